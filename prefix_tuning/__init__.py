@@ -1,0 +1,3 @@
+"""Prefix-Tuning (Li & Liang, 2021): a frozen LM steered by trained per-layer key/value prefixes."""
+
+__version__ = "0.1.0"

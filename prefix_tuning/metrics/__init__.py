@@ -1,0 +1,1 @@
+"""Metrics that match each task's official scoring scripts."""

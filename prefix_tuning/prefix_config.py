@@ -1,0 +1,44 @@
+"""The prefix's hyper-parameters: everything needed to build a `PrefixEncoder` for a given base model."""
+
+from dataclasses import asdict, dataclass
+
+from prefix_tuning.errors import UserError
+
+INIT_STRATEGIES = ("random", "words")
+
+
+@dataclass(frozen=True)
+class PrefixConfig:
+    """Prefix length L, the MLP reparametrization (paper section 4.3) and the init strategy."""
+
+    prefix_length: int = 10  # paper: 10 for table-to-text, 200 for summarization
+    mlp_hidden: int | None = 512  # paper: 512 (800 for XSUM); None trains P directly (no MLP)
+    dropout: float = 0.0
+    init: str = "random"  # "random" or "words" (activations of real words, paper section 7.4)
+    init_words: str | None = None  # e.g. "table-to-text"; repeated to fill L tokens
+    init_fit_steps: int = 500  # original code: fit the MLP to the word activations by MSE, Adam, 500 steps
+    init_fit_lr: float = 1e-4
+
+    def __post_init__(self):
+        if not isinstance(self.prefix_length, int) or self.prefix_length <= 0:
+            raise UserError(f"prefix_length must be a positive integer, got {self.prefix_length!r}")
+        if self.mlp_hidden is not None and self.mlp_hidden <= 0:
+            raise UserError(f"mlp_hidden must be positive or null (no MLP), got {self.mlp_hidden!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise UserError(f"prefix dropout must be in [0, 1), got {self.dropout!r}")
+        if self.init not in INIT_STRATEGIES:
+            raise UserError(f"unknown prefix init {self.init!r}; choose one of {', '.join(INIT_STRATEGIES)}")
+        if self.init == "words" and not (self.init_words or "").strip():
+            raise UserError("prefix init=words needs init_words, e.g. init_words='table-to-text'")
+
+    @classmethod
+    def from_mapping(cls, values) -> "PrefixConfig":
+        """From a Hydra/dict config section, naming any unknown key."""
+        values = dict(values)
+        unknown = set(values) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise UserError(f"unknown prefix option(s): {', '.join(sorted(unknown))}")
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,68 @@
+"""Score any system output against a task's official references.
+
+    python -m prefix_tuning.score --task e2e --hyps FILE [--refs FILE ...] [--split S] [--json OUT]
+
+Each task's scorer is a module `prefix_tuning.metrics.<task>` exposing
+`score_file(hyps_path, refs_paths, split) -> dict[str, float]` in the official tools' scale.
+"""
+
+import argparse
+import importlib
+import json
+import sys
+import time
+from pathlib import Path
+
+from prefix_tuning.errors import UserError, exit_on_user_error
+
+TASKS = ("e2e", "webnlg", "dart", "xsum")
+
+
+def scorer(task: str):
+    """The scoring module of a task."""
+    if task not in TASKS:
+        raise UserError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    try:
+        return importlib.import_module(f"prefix_tuning.metrics.{task}")
+    except ModuleNotFoundError as err:
+        if err.name == f"prefix_tuning.metrics.{task}":
+            raise UserError(f"scoring for task {task!r} is not implemented yet") from None
+        raise
+
+
+def format_table(scores: dict[str, float], title: str = "") -> str:
+    """A two-column metric table."""
+    width = max([len(k) for k in scores] + [6])
+    lines = [title] if title else []
+    lines += [f"{name:<{width}}  {value:>9.4f}" for name, value in scores.items()]
+    return "\n".join(lines)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m prefix_tuning.score", description=__doc__.split("\n")[0])
+    parser.add_argument("--task", required=True, choices=TASKS)
+    parser.add_argument("--hyps", required=True, type=Path, help="system output, one line per test item")
+    parser.add_argument("--refs", nargs="+", type=Path, default=None, help="reference file(s); default: official test refs")
+    parser.add_argument("--split", default=None, help="task-specific subset (webnlg: seen|unseen|all)")
+    parser.add_argument("--json", type=Path, default=None, help="write the scores as JSON here")
+    return parser.parse_args(argv)
+
+
+@exit_on_user_error
+def main(argv=None) -> dict[str, float]:
+    args = parse_args(argv)
+    start = time.perf_counter()
+    scores = scorer(args.task).score_file(args.hyps, args.refs, args.split)
+    elapsed = time.perf_counter() - start
+    title = f"{args.task}" + (f" ({args.split})" if args.split else "") + f": {args.hyps}"
+    print(format_table(scores, title))
+    print(f"scored in {elapsed:.1f} s", file=sys.stderr)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(scores, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return scores
+
+
+if __name__ == "__main__":
+    main()

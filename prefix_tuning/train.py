@@ -1,0 +1,106 @@
+"""Train a prefix for a frozen LM, save it, then decode and score (Hydra entry point).
+
+    python -m prefix_tuning.train task=e2e model=smollm2-135m method=prefix [train.max_steps=..] [logger=none]
+"""
+
+import json
+import time
+from pathlib import Path
+
+import hydra
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from prefix_tuning import tasks
+from prefix_tuning.base_model import KVGeometry, context_length, load_base_model, load_tokenizer, model_identity
+from prefix_tuning.data.batching import encode_pair
+from prefix_tuning.errors import UserError, exit_on_user_error
+from prefix_tuning.evaluate import PREFIX_FILE, evaluate_run
+from prefix_tuning.prefix_config import PrefixConfig
+from prefix_tuning.prefix_encoder import PrefixEncoder
+from prefix_tuning.prefix_init import init_from_words
+from prefix_tuning.prefix_io import save_prefix
+from prefix_tuning.prefix_model import PrefixLM
+from prefix_tuning.run_logger import RunLogger
+from prefix_tuning.trainer import TrainSettings, make_accelerator, train_prefix
+
+CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
+
+
+def prefix_config(method_cfg) -> PrefixConfig:
+    values = OmegaConf.to_container(method_cfg, resolve=True)
+    name = values.pop("name", "prefix")
+    if name != "prefix":
+        raise UserError(f"method {name!r} is not available yet; choose method=prefix")
+    return PrefixConfig.from_mapping(values)
+
+
+def check_fits_context(lm, prefix_length: int, task_cfg):
+    longest = prefix_length + task_cfg.max_source_tokens + 1 + max(task_cfg.max_target_tokens, task_cfg.decoding.max_new_tokens) + 1
+    if longest > context_length(lm):
+        raise UserError(f"prefix_length {prefix_length} + source/target lengths = {longest} tokens exceeds the "
+                        f"model's context of {context_length(lm)}")
+
+
+def run_training(cfg: DictConfig) -> dict:
+    """The whole job: set up, train, save the prefix, evaluate. Returns a summary with stage timings."""
+    timings = {}
+    start = time.perf_counter()
+    run_dir = Path(cfg.run_dir)
+    prefix_cfg = prefix_config(cfg.method)
+    settings = TrainSettings.from_mapping(cfg.train)
+    accelerator = make_accelerator(cfg.mixed_precision)
+    pairs = tasks.load_train_pairs(cfg.task)
+    tokenizer = load_tokenizer(cfg.model)
+    lm = load_base_model(cfg.model, tokenizer).to(accelerator.device)
+    check_fits_context(lm, prefix_cfg.prefix_length, cfg.task)
+    examples = [encode_pair(tokenizer, p, cfg.task.max_source_tokens, cfg.task.max_target_tokens) for p in pairs]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if accelerator.is_main_process:
+        OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+    timings["setup"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    torch.manual_seed(cfg.seed)
+    encoder = PrefixEncoder(prefix_cfg, KVGeometry.of(lm.config)).to(accelerator.device)
+    if prefix_cfg.init == "words":
+        init_mse = init_from_words(encoder, lm, tokenizer)
+        accelerator.print(f"prefix initialized from the words {prefix_cfg.init_words!r} (fit MSE {init_mse:.2e})")
+    model = PrefixLM(lm, encoder)
+    logger = RunLogger(run_dir, cfg.logger.kind, cfg.logger.project, cfg.logger.mode,
+                       OmegaConf.to_container(cfg, resolve=True), enabled=accelerator.is_main_process)
+    summary = train_prefix(model, examples, settings, run_dir, tokenizer.pad_token_id, accelerator, logger, cfg.resume)
+    if accelerator.is_main_process:
+        save_prefix(run_dir / PREFIX_FILE, encoder.materialize().cpu(), model_identity(cfg.model, lm), lm.config.model_type,
+                    {"task": cfg.task.name, "prefix": prefix_cfg.to_dict()})
+    timings["train"] = time.perf_counter() - start
+    summary.update(train_pairs=len(pairs), trainable_parameters=sum(p.numel() for p in encoder.parameters()),
+                   saved_prefix_values=encoder.materialize().numel(),
+                   base_parameters=sum(p.numel() for p in lm.parameters()))
+    accelerator.print(f"saved {run_dir / PREFIX_FILE} ({summary['saved_prefix_values']:,} values, "
+                      f"{100 * summary['saved_prefix_values'] / summary['base_parameters']:.3f}% of the model)")
+
+    if cfg.eval.after_training and accelerator.is_main_process:
+        start = time.perf_counter()
+        summary["eval"] = evaluate_run(cfg, run_dir, lm=lm, tokenizer=tokenizer, split=cfg.eval.split, max_items=cfg.eval.max_items)
+        timings["eval"] = time.perf_counter() - start
+        logger.log({f"eval/{k}": v for k, v in summary["eval"]["scores"].items()}, summary["steps"])
+    logger.finish()
+    summary["timings"] = timings
+    if accelerator.is_main_process:
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    return summary
+
+
+@hydra.main(config_path=CONFIG_DIR, config_name="train", version_base="1.3")
+@exit_on_user_error
+def main(cfg: DictConfig):
+    summary = run_training(cfg)
+    if "eval" in summary:
+        from prefix_tuning.score import format_table
+
+        print(format_table(summary["eval"]["scores"], f"{cfg.task.name} {summary['eval']['split']}"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""The one shared trainer: optimizes only the prefix of a frozen LM (CPU, one GPU, or many via Accelerate).
+
+AdamW, linear schedule with warmup, gradient clipping, gradient accumulation, periodic atomic
+checkpoints and exact resume. `batch_size` is the global batch: with N processes each takes every
+N-th example of it, so a 2-process run follows the same trajectory as a 1-process run.
+"""
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from tqdm.auto import tqdm
+from transformers import get_linear_schedule_with_warmup
+
+from prefix_tuning.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from prefix_tuning.data.batching import collate_training, length_grouped_batches
+from prefix_tuning.errors import UserError
+from prefix_tuning.prefix_model import REDUCTIONS, PrefixLM
+from prefix_tuning.run_logger import RunLogger
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    lr: float = 5e-5
+    epochs: int = 5
+    max_steps: int = 0  # > 0 overrides epochs
+    batch_size: int = 10
+    grad_accum: int = 1
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    loss_reduction: str = "sequence_sum"
+    checkpoint_every: int = 500
+    log_every: int = 10
+    seed: int = 101
+
+    def __post_init__(self):
+        if self.loss_reduction not in REDUCTIONS:
+            raise UserError(f"unknown loss_reduction {self.loss_reduction!r}; choose one of {', '.join(REDUCTIONS)}")
+        for name in ("batch_size", "grad_accum", "checkpoint_every", "log_every"):
+            if getattr(self, name) <= 0:
+                raise UserError(f"train.{name} must be positive, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise UserError(f"train.lr must be positive, got {self.lr}")
+        if self.max_steps <= 0 and self.epochs <= 0:
+            raise UserError("set train.epochs or train.max_steps to a positive number")
+
+    @classmethod
+    def from_mapping(cls, values) -> "TrainSettings":
+        values = dict(values)
+        unknown = set(values) - {f.name for f in fields(cls)}
+        if unknown:
+            raise UserError(f"unknown train option(s): {', '.join(sorted(unknown))}")
+        return cls(**values)
+
+
+def make_accelerator(mixed_precision: str = "auto") -> Accelerator:
+    """bf16 on GPU, full precision on CPU, unless told otherwise."""
+    if mixed_precision == "auto":
+        mixed_precision = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+    return Accelerator(mixed_precision=mixed_precision)
+
+
+def on_step_end(step: int, loss: float):
+    """Hook called after every optimizer step (tests use it to simulate a crash)."""
+
+
+def train_prefix(model: PrefixLM, examples: list[tuple[list[int], list[int]]], settings: TrainSettings,
+                 run_dir: Path, pad_id: int, accelerator: Accelerator, logger: RunLogger | None = None,
+                 resume: bool = True) -> dict:
+    """Train `model.prefix` on tokenized (input_ids, labels) examples; returns a summary of the run."""
+    if not examples:
+        raise UserError("no training examples")
+    run_dir = Path(run_dir)
+    world, rank = accelerator.num_processes, accelerator.process_index
+    lengths = [len(ids) for ids, _ in examples]
+    batches_per_epoch = len(list(b for b in length_grouped_batches(lengths, settings.batch_size, settings.seed, 0) if len(b) >= world))
+    steps_per_epoch = max(1, batches_per_epoch // settings.grad_accum)
+    total_steps = settings.max_steps if settings.max_steps > 0 else settings.epochs * steps_per_epoch
+
+    torch.manual_seed(settings.seed)
+    params = [p for p in model.prefix.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
+    scheduler = get_linear_schedule_with_warmup(optimizer, settings.warmup_steps, total_steps)
+    step = 0
+    if resume and has_checkpoint(run_dir):
+        step = load_checkpoint(run_dir, model.prefix, optimizer, scheduler)
+        accelerator.print(f"resumed from {run_dir / 'checkpoint'} at step {step}/{total_steps}")
+    wrapped = accelerator.prepare(model)
+    model.train()
+
+    epoch_batches: dict[int, list[list[int]]] = {}
+
+    def micro_batch(index: int) -> list[int]:
+        epoch, position = divmod(index, steps_per_epoch * settings.grad_accum)
+        if epoch not in epoch_batches:
+            epoch_batches.clear()
+            epoch_batches[epoch] = [b for b in length_grouped_batches(lengths, settings.batch_size, settings.seed, epoch) if len(b) >= world]
+        return epoch_batches[epoch][position][rank::world]
+
+    start, real_tokens, last_loss = time.perf_counter(), 0, math.nan
+    bar = tqdm(total=total_steps, initial=step, desc="train", unit="step", disable=not accelerator.is_main_process)
+    while step < total_steps:
+        step_loss = 0.0
+        for micro in range(settings.grad_accum):
+            batch = collate_training([examples[i] for i in micro_batch(step * settings.grad_accum + micro)], pad_id)
+            batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+            real_tokens += int(batch["attention_mask"].sum()) * world
+            sync = micro == settings.grad_accum - 1
+            with accelerator.autocast(), (accelerator.no_sync(wrapped) if not sync and world > 1 else contextlib.nullcontext()):
+                loss = wrapped(**batch, reduction=settings.loss_reduction) / settings.grad_accum
+                accelerator.backward(loss)
+            step_loss += loss.item()
+        if settings.grad_clip > 0:
+            accelerator.clip_grad_norm_(params, settings.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        last_loss = accelerator.reduce(torch.tensor(step_loss, device=accelerator.device), "mean").item()
+        bar.update(1)
+        bar.set_postfix(loss=f"{last_loss:.3f}")
+        if logger is not None and (step % settings.log_every == 0 or step == total_steps):
+            logger.log({"train/loss": last_loss, "train/lr": scheduler.get_last_lr()[0]}, step)
+        if step % settings.checkpoint_every == 0 or step == total_steps:
+            if accelerator.is_main_process:
+                save_checkpoint(run_dir, model.prefix, optimizer, scheduler, step)
+            accelerator.wait_for_everyone()
+        on_step_end(step, last_loss)
+    bar.close()
+    model.eval()
+    elapsed = time.perf_counter() - start
+    return {"steps": total_steps, "final_loss": last_loss, "train_seconds": elapsed,
+            "real_tokens_per_second": real_tokens / elapsed if elapsed > 0 else math.nan}
+
