@@ -50,8 +50,11 @@ def split_path(split: str, root: Path | None = None) -> Path:
 def read_rows(path: Path) -> list[tuple[str, str]]:
     """(mr, ref) rows of an E2E CSV; a UserError naming the line of any malformed row."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", newline="") as handle:
-        text = handle.read()
+    try:
+        with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
+            text = handle.read()
+    except UnicodeDecodeError as err:
+        raise UserError(f"{path} is not UTF-8 ({err.reason} at byte {err.start})") from None
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
     if not header or [h.strip().lower() for h in header[:2]] != ["mr", "ref"]:
@@ -74,13 +77,14 @@ def load_pairs(split: str = "train", root: Path | None = None) -> list[Pair]:
 
 
 def group_references(rows: list[tuple[str, str]], path: Path | str = "E2E") -> list[EvalItem]:
-    """One item per MR with all its references, in order of first appearance (as e2e-metrics groups them)."""
-    items: dict[str, list[str]] = {}
-    for i, (mr, ref) in enumerate(rows):
-        items.setdefault(mr, []).append(ref)
-    return [
-        EvalItem(linearize_mr(mr, str(path)), tuple(refs), {"mr": mr}) for mr, refs in items.items()
-    ]
+    """One item per run of consecutive rows with the same MR, as e2e-metrics groups them."""
+    groups: list[tuple[str, list[str]]] = []
+    for mr, ref in rows:
+        if groups and groups[-1][0] == mr:
+            groups[-1][1].append(ref)
+        else:
+            groups.append((mr, [ref]))
+    return [EvalItem(linearize_mr(mr, str(path)), tuple(refs), {"mr": mr}) for mr, refs in groups]
 
 
 def load_eval(split: str = "test", root: Path | None = None) -> list[EvalItem]:
