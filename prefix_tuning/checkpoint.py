@@ -1,4 +1,4 @@
-"""Training checkpoints: the trainable prefix (P' + MLP), optimizer, scheduler, RNG and step.
+"""Training checkpoints: the trained module (for prefix-tuning P' + MLP), optimizer, scheduler, RNG and step.
 
 Written to a temporary folder and renamed into place, so a crash mid-write never leaves a broken
 checkpoint; loaded with safetensors and `torch.load(weights_only=True)` (never unpickling code).
@@ -9,18 +9,18 @@ import shutil
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_model, save_model
 
 CHECKPOINT_DIR = "checkpoint"
 
 
-def save_checkpoint(run_dir: Path, prefix: torch.nn.Module, optimizer, scheduler, step: int):
+def save_checkpoint(run_dir: Path, trainable: torch.nn.Module, optimizer, scheduler, step: int):
     """Atomically replace `run_dir/checkpoint`."""
     final = Path(run_dir) / CHECKPOINT_DIR
     tmp = Path(run_dir) / f".{CHECKPOINT_DIR}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    save_file({k: v.detach().contiguous().cpu() for k, v in prefix.state_dict().items()}, str(tmp / "prefix_trainable.safetensors"))
+    save_model(trainable, str(tmp / "trainable.safetensors"))  # handles tied weights
     state = {
         "step": step,
         "optimizer": optimizer.state_dict(),
@@ -41,11 +41,11 @@ def has_checkpoint(run_dir: Path) -> bool:
     return (Path(run_dir) / CHECKPOINT_DIR / "state.pt").is_file()
 
 
-def load_checkpoint(run_dir: Path, prefix: torch.nn.Module, optimizer, scheduler) -> int:
+def load_checkpoint(run_dir: Path, trainable: torch.nn.Module, optimizer, scheduler) -> int:
     """Restore everything saved by `save_checkpoint`; returns the step to continue from."""
     folder = Path(run_dir) / CHECKPOINT_DIR
-    device = next(prefix.parameters()).device
-    prefix.load_state_dict(load_file(str(folder / "prefix_trainable.safetensors"), device=str(device)))
+    device = next(trainable.parameters()).device
+    load_model(trainable, str(folder / "trainable.safetensors"), device=str(device))
     state = torch.load(folder / "state.pt", weights_only=True, map_location="cpu")
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])

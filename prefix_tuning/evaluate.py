@@ -1,4 +1,4 @@
-"""Decode a task's evaluation split with a trained prefix (or none) and score it.
+"""Decode a task's evaluation split with a trained method (or the bare model: use_prefix=false) and score it.
 
     python -m prefix_tuning.evaluate run_dir=runs/<run> [split=test] [max_items=N] [use_prefix=false]
 """
@@ -11,15 +11,18 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from prefix_tuning import tasks
-from prefix_tuning.base_model import KVGeometry, load_base_model, load_tokenizer, model_identity
+from prefix_tuning import methods
+from prefix_tuning.base_model import load_base_model, load_tokenizer, model_identity
 from prefix_tuning.decode import DecodeSettings, decode
 from prefix_tuning.errors import UserError, exit_on_user_error
-from prefix_tuning.prefix_encoder import FixedPrefix
-from prefix_tuning.prefix_io import load_prefix
 from prefix_tuning.prefix_model import PrefixLM
 from prefix_tuning.score import format_table
 
-PREFIX_FILE = "prefix.safetensors"
+
+
+def run_identity(cfg: DictConfig, lm) -> dict:
+    """What a saved method must match: the base model and its architecture."""
+    return {"base_model": model_identity(cfg.model, lm), "architecture": lm.config.model_type, "task": cfg.task.name}
 
 
 def load_run_config(run_dir: Path) -> DictConfig:
@@ -36,11 +39,7 @@ def evaluate_run(cfg: DictConfig, run_dir: Path, lm=None, tokenizer=None, split:
     split = split or cfg.task.eval_split
     tokenizer = tokenizer or load_tokenizer(cfg.model)
     lm = lm or load_base_model(cfg.model, tokenizer)
-    prefix = None
-    if use_prefix:
-        kv = load_prefix(run_dir / PREFIX_FILE, model_identity(cfg.model, lm), lm.config.model_type, KVGeometry.of(lm.config))
-        prefix = FixedPrefix(kv.to(lm.device))
-    model = PrefixLM(lm, prefix)
+    model = methods.load(cfg.method, run_dir, lm, run_identity(cfg, lm)) if use_prefix else PrefixLM(lm, None)
     items = tasks.load_eval_items(cfg.task, split, max_items)
     settings = DecodeSettings.from_mapping(cfg.task.decoding)
     name = name or f"{split}{'' if use_prefix else '-zero_shot'}"

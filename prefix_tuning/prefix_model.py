@@ -72,6 +72,15 @@ class PrefixLM(nn.Module):
         self.lm.eval()
         return self
 
+    @property
+    def trainable(self) -> nn.Module | None:
+        """What the trainer optimizes and checkpoints: the prefix module."""
+        return self.prefix
+
+    def stored_values(self) -> int:
+        """Numbers kept after training: P only (L x layers x 2 x kv_heads x head_dim), the MLP is discarded."""
+        return 0 if self.prefix is None else self.prefix().numel()
+
     def prefix_kv(self) -> torch.Tensor | None:
         return None if self.prefix is None else self.prefix()
 

@@ -8,6 +8,7 @@ Each task's scorer is a module `prefix_tuning.metrics.<task>` exposing
 
 import argparse
 import importlib
+import inspect
 import json
 import sys
 import time
@@ -31,10 +32,13 @@ def scorer(task: str):
 
 
 def format_table(scores: dict[str, float], title: str = "") -> str:
-    """A two-column metric table."""
-    width = max([len(k) for k in scores] + [6])
+    """A two-column metric table; metrics that were asked for but could not run (a scorer's
+    `scores.not_computed`: name -> reason) are listed as not computed."""
+    not_computed = getattr(scores, "not_computed", {})
+    width = max([len(k) for k in [*scores, *not_computed]] + [6])
     lines = [title] if title else []
     lines += [f"{name:<{width}}  {value:>9.4f}" for name, value in scores.items()]
+    lines += [f"{name:<{width}}  not computed ({reason})" for name, reason in not_computed.items()]
     return "\n".join(lines)
 
 
@@ -45,6 +49,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--refs", nargs="+", type=Path, default=None, help="reference file(s); default: official test refs")
     parser.add_argument("--split", default=None, help="task-specific subset (webnlg: seen|unseen|all)")
     parser.add_argument("--json", type=Path, default=None, help="write the scores as JSON here")
+    parser.add_argument(
+        "--extra-metrics", nargs="+", default=[], metavar="NAME",
+        help="optional model-based metrics to attempt (dart: MoverScore BERTScore BLEURT)",
+    )
     return parser.parse_args(argv)
 
 
@@ -52,7 +60,13 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> dict[str, float]:
     args = parse_args(argv)
     start = time.perf_counter()
-    scores = scorer(args.task).score_file(args.hyps, args.refs, args.split)
+    module = scorer(args.task)
+    extra = {}
+    if args.extra_metrics:
+        if "extra_metrics" not in inspect.signature(module.score_file).parameters:
+            raise UserError(f"task {args.task!r} has no optional metrics")
+        extra["extra_metrics"] = args.extra_metrics
+    scores = module.score_file(args.hyps, args.refs, args.split, **extra)
     elapsed = time.perf_counter() - start
     title = f"{args.task}" + (f" ({args.split})" if args.split else "") + f": {args.hyps}"
     print(format_table(scores, title))

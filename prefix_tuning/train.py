@@ -11,28 +11,15 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from prefix_tuning import tasks
-from prefix_tuning.base_model import KVGeometry, context_length, load_base_model, load_tokenizer, model_identity
+from prefix_tuning import methods, tasks
+from prefix_tuning.base_model import context_length, load_base_model, load_tokenizer
 from prefix_tuning.data.batching import encode_pair
 from prefix_tuning.errors import UserError, exit_on_user_error
-from prefix_tuning.evaluate import PREFIX_FILE, evaluate_run
-from prefix_tuning.prefix_config import PrefixConfig
-from prefix_tuning.prefix_encoder import PrefixEncoder
-from prefix_tuning.prefix_init import init_from_words
-from prefix_tuning.prefix_io import save_prefix
-from prefix_tuning.prefix_model import PrefixLM
+from prefix_tuning.evaluate import evaluate_run, run_identity
 from prefix_tuning.run_logger import RunLogger
-from prefix_tuning.trainer import TrainSettings, make_accelerator, train_prefix
+from prefix_tuning.trainer import TrainSettings, make_accelerator, train_method
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
-
-
-def prefix_config(method_cfg) -> PrefixConfig:
-    values = OmegaConf.to_container(method_cfg, resolve=True)
-    name = values.pop("name", "prefix")
-    if name != "prefix":
-        raise UserError(f"method {name!r} is not available yet; choose method=prefix")
-    return PrefixConfig.from_mapping(values)
 
 
 def check_fits_context(lm, prefix_length: int, task_cfg):
@@ -47,38 +34,34 @@ def run_training(cfg: DictConfig) -> dict:
     timings = {}
     start = time.perf_counter()
     run_dir = Path(cfg.run_dir)
-    prefix_cfg = prefix_config(cfg.method)
     settings = TrainSettings.from_mapping(cfg.train)
     accelerator = make_accelerator(cfg.mixed_precision)
     pairs = tasks.load_train_pairs(cfg.task)
     tokenizer = load_tokenizer(cfg.model)
     lm = load_base_model(cfg.model, tokenizer).to(accelerator.device)
-    check_fits_context(lm, prefix_cfg.prefix_length, cfg.task)
+    check_fits_context(lm, int(cfg.method.get("prefix_length", 0)), cfg.task)
     examples = [encode_pair(tokenizer, p, cfg.task.max_source_tokens, cfg.task.max_target_tokens) for p in pairs]
+    torch.manual_seed(cfg.seed)
+    model = methods.build(cfg.method, lm, tokenizer)  # validates the method options before anything is written
     run_dir.mkdir(parents=True, exist_ok=True)
     if accelerator.is_main_process:
         OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
     timings["setup"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    torch.manual_seed(cfg.seed)
-    encoder = PrefixEncoder(prefix_cfg, KVGeometry.of(lm.config)).to(accelerator.device)
-    if prefix_cfg.init == "words":
-        init_mse = init_from_words(encoder, lm, tokenizer)
-        accelerator.print(f"prefix initialized from the words {prefix_cfg.init_words!r} (fit MSE {init_mse:.2e})")
-    model = PrefixLM(lm, encoder)
     logger = RunLogger(run_dir, cfg.logger.kind, cfg.logger.project, cfg.logger.mode,
                        OmegaConf.to_container(cfg, resolve=True), enabled=accelerator.is_main_process)
-    summary = train_prefix(model, examples, settings, run_dir, tokenizer.pad_token_id, accelerator, logger, cfg.resume)
+    summary = train_method(model, examples, settings, run_dir, tokenizer.pad_token_id, accelerator, logger, cfg.resume)
     if accelerator.is_main_process:
-        save_prefix(run_dir / PREFIX_FILE, encoder.materialize().cpu(), model_identity(cfg.model, lm), lm.config.model_type,
-                    {"task": cfg.task.name, "prefix": prefix_cfg.to_dict()})
+        methods.save(cfg.method, model, run_dir, run_identity(cfg, lm))
     timings["train"] = time.perf_counter() - start
-    summary.update(train_pairs=len(pairs), trainable_parameters=sum(p.numel() for p in encoder.parameters()),
-                   saved_prefix_values=encoder.materialize().numel(),
-                   base_parameters=sum(p.numel() for p in lm.parameters()))
-    accelerator.print(f"saved {run_dir / PREFIX_FILE} ({summary['saved_prefix_values']:,} values, "
-                      f"{100 * summary['saved_prefix_values'] / summary['base_parameters']:.3f}% of the model)")
+    trained = sum(p.numel() for p in model.trainable.parameters() if p.requires_grad)
+    base = sum(p.numel() for p in lm.parameters())
+    stored = model.stored_values()
+    summary.update(train_pairs=len(pairs), trainable_parameters=trained, base_parameters=base,
+                   stored_values=stored, stored_percent=100 * stored / base)
+    accelerator.print(f"trained {trained:,} parameters; saved {stored:,} values ({summary['stored_percent']:.3f}% of "
+                      f"the {base:,}-parameter base model) to {run_dir}")
 
     if cfg.eval.after_training and accelerator.is_main_process:
         start = time.perf_counter()

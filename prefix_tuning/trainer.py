@@ -1,4 +1,4 @@
-"""The one shared trainer: optimizes only the prefix of a frozen LM (CPU, one GPU, or many via Accelerate).
+"""The one shared trainer: optimizes only `model.trainable` (the prefix, or a baseline's parameters) (CPU, one GPU, or many via Accelerate).
 
 AdamW, linear schedule with warmup, gradient clipping, gradient accumulation, periodic atomic
 checkpoints and exact resume. `batch_size` is the global batch: with N processes each takes every
@@ -19,7 +19,7 @@ from transformers import get_linear_schedule_with_warmup
 from prefix_tuning.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from prefix_tuning.data.batching import collate_training, length_grouped_batches
 from prefix_tuning.errors import UserError
-from prefix_tuning.prefix_model import REDUCTIONS, PrefixLM
+from prefix_tuning.prefix_model import REDUCTIONS
 from prefix_tuning.run_logger import RunLogger
 
 
@@ -69,10 +69,10 @@ def on_step_end(step: int, loss: float):
     """Hook called after every optimizer step (tests use it to simulate a crash)."""
 
 
-def train_prefix(model: PrefixLM, examples: list[tuple[list[int], list[int]]], settings: TrainSettings,
+def train_method(model, examples: list[tuple[list[int], list[int]]], settings: TrainSettings,
                  run_dir: Path, pad_id: int, accelerator: Accelerator, logger: RunLogger | None = None,
                  resume: bool = True) -> dict:
-    """Train `model.prefix` on tokenized (input_ids, labels) examples; returns a summary of the run."""
+    """Train `model.trainable` on tokenized (input_ids, labels) examples; returns a summary of the run."""
     if not examples:
         raise UserError("no training examples")
     run_dir = Path(run_dir)
@@ -83,12 +83,12 @@ def train_prefix(model: PrefixLM, examples: list[tuple[list[int], list[int]]], s
     total_steps = settings.max_steps if settings.max_steps > 0 else settings.epochs * steps_per_epoch
 
     torch.manual_seed(settings.seed)
-    params = [p for p in model.prefix.parameters() if p.requires_grad]
+    params = [p for p in model.trainable.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
     scheduler = get_linear_schedule_with_warmup(optimizer, settings.warmup_steps, total_steps)
     step = 0
     if resume and has_checkpoint(run_dir):
-        step = load_checkpoint(run_dir, model.prefix, optimizer, scheduler)
+        step = load_checkpoint(run_dir, model.trainable, optimizer, scheduler)
         accelerator.print(f"resumed from {run_dir / 'checkpoint'} at step {step}/{total_steps}")
     wrapped = accelerator.prepare(model)
     model.train()
@@ -128,7 +128,7 @@ def train_prefix(model: PrefixLM, examples: list[tuple[list[int], list[int]]], s
             logger.log({"train/loss": last_loss, "train/lr": scheduler.get_last_lr()[0]}, step)
         if step % settings.checkpoint_every == 0 or step == total_steps:
             if accelerator.is_main_process:
-                save_checkpoint(run_dir, model.prefix, optimizer, scheduler, step)
+                save_checkpoint(run_dir, model.trainable, optimizer, scheduler, step)
             accelerator.wait_for_everyone()
         on_step_end(step, last_loss)
     bar.close()
