@@ -16,6 +16,7 @@ from prefix_tuning.base_model import context_length, load_base_model, load_token
 from prefix_tuning.data.batching import encode_pair
 from prefix_tuning.errors import UserError, exit_on_user_error
 from prefix_tuning.evaluate import evaluate_run, run_identity
+from prefix_tuning.plots import plot_loss
 from prefix_tuning.run_logger import RunLogger
 from prefix_tuning.trainer import TrainSettings, make_accelerator, train_method
 
@@ -69,6 +70,8 @@ def run_training(cfg: DictConfig) -> dict:
         timings["eval"] = time.perf_counter() - start
         logger.log({f"eval/{k}": v for k, v in summary["eval"]["scores"].items()}, summary["steps"])
     logger.finish()
+    if accelerator.is_main_process and (plot := plot_loss(run_dir)):
+        accelerator.print(f"loss curve: {plot}")
     summary["timings"] = timings
     if accelerator.is_main_process:
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
