@@ -67,3 +67,8 @@ def score_file(hyps_path: Path, refs_paths: list[Path] | None = None, split: str
     """Score a system output file (one summary per line, in reference order) as `python -m prefix_tuning.score` does."""
     references = reference_lines(refs_paths, split)
     return score_xsum(read_hypotheses(hyps_path, len(references)), references)
+
+
+def score_items(hypotheses: Sequence[str], items) -> dict[str, float]:
+    """ROUGE of in-memory outputs against each `EvalItem`'s (single) reference."""
+    return score_xsum(hypotheses, [item.references[0] for item in items])
