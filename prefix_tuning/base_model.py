@@ -5,6 +5,7 @@ The embedded default is SmolLM2-135M-Instruct, shipped as a GGUF file inside the
 converted once to a safetensors copy in the user cache (`paths.cache_dir()`), which loads in ~1 s.
 """
 
+import functools
 import importlib.util
 import json
 import os
@@ -14,15 +15,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.utils.checkpoint
 from transformers import (
     AutoModelForCausalLM,
+    AutoModelForSeq2SeqLM,
     AutoTokenizer,
+    BartConfig,
+    BartForConditionalGeneration,
     GPT2Config,
     GPT2LMHeadModel,
     GPT2TokenizerFast,
     LlamaConfig,
     LlamaForCausalLM,
+    T5Config,
+    T5ForConditionalGeneration,
 )
+from transformers.modeling_layers import GradientCheckpointingLayer
 
 from prefix_tuning.errors import UserError
 from prefix_tuning.paths import cache_dir
@@ -98,7 +106,11 @@ def smollm2_path() -> Path:
 
 
 def tiny_random(arch: str, vocab_size: int, eos_id: int, seed: int = 0, **sizes):
-    """A small randomly initialized GPT-2 or Llama (grouped-query attention) for fast tests."""
+    """A small randomly initialized GPT-2, Llama (grouped-query attention), BART or T5 for fast tests.
+
+    The encoder-decoders use GPT-2's tokenizer: BART's own BPE is GPT-2's; for T5 it stands in for
+    SentencePiece, with its EOS as pad and decoder start token (T5 starts decoding from pad).
+    """
     torch.manual_seed(seed)
     if arch == "gpt2":
         config = GPT2Config(vocab_size=vocab_size, bos_token_id=eos_id, eos_token_id=eos_id, **sizes)
@@ -106,7 +118,15 @@ def tiny_random(arch: str, vocab_size: int, eos_id: int, seed: int = 0, **sizes)
     if arch == "llama":
         config = LlamaConfig(vocab_size=vocab_size, bos_token_id=eos_id, eos_token_id=eos_id, pad_token_id=eos_id, **sizes)
         return LlamaForCausalLM(config)
-    raise UserError(f"unknown tiny architecture {arch!r}; choose gpt2 or llama")
+    special = dict(pad_token_id=eos_id, eos_token_id=eos_id, decoder_start_token_id=eos_id)
+    if arch == "bart":
+        # No forced BOS/EOS: the pretrained BART's generation quirks do not apply to a random model.
+        config = BartConfig(vocab_size=vocab_size, bos_token_id=eos_id, forced_bos_token_id=None,
+                            forced_eos_token_id=None, **special, **sizes)
+        return BartForConditionalGeneration(config)
+    if arch == "t5":
+        return T5ForConditionalGeneration(T5Config(vocab_size=vocab_size, **special, **sizes))
+    raise UserError(f"unknown tiny architecture {arch!r}; choose gpt2, llama, bart or t5")
 
 
 def load_tokenizer(model_cfg):
@@ -133,11 +153,13 @@ def load_base_model(model_cfg, tokenizer=None):
     if source == "embedded_smollm2":
         model = AutoModelForCausalLM.from_pretrained(smollm2_path(), dtype=dtype)
     elif source == "hub":
+        auto = AutoModelForSeq2SeqLM if model_cfg.get("kind", "causal") == "seq2seq" else AutoModelForCausalLM
         try:
-            model = AutoModelForCausalLM.from_pretrained(model_cfg.hf_id, dtype=dtype)
+            model = auto.from_pretrained(model_cfg.hf_id, dtype=dtype)
         except OSError as err:
+            offline = "model=tiny-bart or model=tiny-t5 (tests only)" if auto is AutoModelForSeq2SeqLM else "model=smollm2-135m"
             raise UserError(f"cannot load {model_cfg.hf_id!r} from the hub or local cache ({err.__class__.__name__}); "
-                            "offline, use model=smollm2-135m") from None
+                            f"offline, use {offline}") from None
     elif source == "tiny_random":
         tokenizer = tokenizer or load_tokenizer(model_cfg)
         sizes = dict(model_cfg.sizes)
@@ -147,7 +169,30 @@ def load_base_model(model_cfg, tokenizer=None):
         raise UserError(f"unknown model source {source!r}; choose embedded_smollm2, hub or tiny_random")
     model.requires_grad_(False)
     model.eval()
+    if model_cfg.get("gradient_checkpointing", False):
+        if not model.config.is_encoder_decoder:
+            raise UserError("model.gradient_checkpointing is supported for encoder-decoder models only "
+                            "(the causal prefix cache is written during the forward pass)")
+        checkpoint_frozen_layers(model)
     return model
+
+
+def checkpoint_frozen_layers(model):
+    """Recompute each transformer layer's activations in backward instead of keeping them.
+
+    Hugging Face's own switch checkpoints only in training mode and drops the cache; the frozen LM
+    stays in eval mode (dropout off) and the prefix travels in read-only caches, so each layer
+    (every `GradientCheckpointingLayer`) is wrapped here instead.
+    """
+    for layer in model.modules():
+        if isinstance(layer, GradientCheckpointingLayer):
+            layer.forward = functools.partial(_checkpointed, layer.forward)
+
+
+def _checkpointed(forward, *args, **kwargs):
+    if not torch.is_grad_enabled():
+        return forward(*args, **kwargs)
+    return torch.utils.checkpoint.checkpoint(forward, *args, use_reentrant=False, **kwargs)
 
 
 def model_identity(model_cfg, model) -> str:

@@ -5,7 +5,7 @@ from dataclasses import dataclass, fields
 import torch
 from tqdm.auto import tqdm
 
-from prefix_tuning.data.batching import encode_source, pad_batch
+from prefix_tuning.data.batching import encode_source, encode_text, pad_batch
 from prefix_tuning.errors import UserError
 from prefix_tuning.prefix_model import PrefixLM
 
@@ -49,8 +49,14 @@ def cut_at_eos(ids: list[int], eos_id: int) -> list[int]:
 
 
 def decode(model: PrefixLM, tokenizer, sources: list[str], settings: DecodeSettings, desc: str = "decode") -> list[str]:
-    """One output per source, in input order. Batches are formed from sources of similar length."""
-    prompts = [encode_source(tokenizer, s, settings.max_source_tokens) for s in sources]
+    """One output per source, in input order. Batches are formed from sources of similar length.
+
+    A causal LM continues left-padded prompts; an encoder-decoder reads right-padded sources (BART's
+    encoder positions ignore padding) and `generate` returns its decoder tokens.
+    """
+    seq2seq = model.lm.config.is_encoder_decoder
+    encode = encode_text if seq2seq else encode_source
+    prompts = [encode(tokenizer, s, settings.max_source_tokens) for s in sources]
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
     outputs: list[str] = [""] * len(prompts)
     device = next(model.lm.parameters()).device
@@ -69,7 +75,7 @@ def decode(model: PrefixLM, tokenizer, sources: list[str], settings: DecodeSetti
     with tqdm(total=len(prompts), desc=desc, unit="input") as bar:
         for start in range(0, len(order), settings.batch_size):
             rows = order[start : start + settings.batch_size]
-            ids, mask = pad_batch([prompts[i] for i in rows], tokenizer.pad_token_id, "left")
+            ids, mask = pad_batch([prompts[i] for i in rows], tokenizer.pad_token_id, "right" if seq2seq else "left")
             new = model.generate(ids.to(device), mask.to(device), **generate_kwargs)
             for row, seq in zip(rows, new.tolist()):
                 outputs[row] = tokenizer.decode(cut_at_eos(seq, tokenizer.eos_token_id), skip_special_tokens=True).strip()

@@ -16,6 +16,7 @@ from prefix_tuning.base_model import load_base_model, load_tokenizer, model_iden
 from prefix_tuning.decode import DecodeSettings, decode
 from prefix_tuning.errors import UserError, exit_on_user_error
 from prefix_tuning.prefix_model import PrefixLM
+from prefix_tuning.seq2seq_prefix import Seq2SeqPrefixLM
 from prefix_tuning.score import format_table
 
 
@@ -39,7 +40,8 @@ def evaluate_run(cfg: DictConfig, run_dir: Path, lm=None, tokenizer=None, split:
     split = split or cfg.task.eval_split
     tokenizer = tokenizer or load_tokenizer(cfg.model)
     lm = lm or load_base_model(cfg.model, tokenizer)
-    model = methods.load(cfg.method, run_dir, lm, run_identity(cfg, lm)) if use_prefix else PrefixLM(lm, None)
+    plain = Seq2SeqPrefixLM if lm.config.is_encoder_decoder else PrefixLM
+    model = methods.load(cfg.method, run_dir, lm, run_identity(cfg, lm)) if use_prefix else plain(lm, None)
     items = tasks.load_eval_items(cfg.task, split, max_items)
     settings = DecodeSettings.from_mapping(cfg.task.decoding)
     name = name or f"{split}{'' if use_prefix else '-zero_shot'}"

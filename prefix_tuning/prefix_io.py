@@ -15,24 +15,34 @@ FORMAT_VERSION = "1"
 TENSOR_NAME = "prefix_kv"
 
 
-def save_prefix(path: Path, kv: torch.Tensor, base_model: str, architecture: str, extra: dict | None = None):
-    """Write P [layers, 2, kv_heads, L, head_dim] with its metadata, atomically."""
+def shape_metadata(kv: torch.Tensor, key_prefix: str = "") -> dict[str, str]:
+    """The geometry of one P [layers, 2, kv_heads, L, head_dim] as metadata strings."""
     layers, _, kv_heads, length, head_dim = kv.shape
-    metadata = {
-        "format_version": FORMAT_VERSION,
-        "base_model": base_model,
-        "architecture": architecture,
-        "n_layers": str(layers),
-        "n_kv_heads": str(kv_heads),
-        "head_dim": str(head_dim),
-        "prefix_length": str(length),
-        "dtype": str(kv.dtype).removeprefix("torch."),
-        "extra": json.dumps(extra or {}),
-    }
+    values = {"n_layers": layers, "n_kv_heads": kv_heads, "head_dim": head_dim, "prefix_length": length}
+    return {key_prefix + key: str(value) for key, value in values.items()}
+
+
+def save_prefix(path: Path, kv: torch.Tensor | dict[str, torch.Tensor], base_model: str, architecture: str,
+                extra: dict | None = None):
+    """Write P [layers, 2, kv_heads, L, head_dim] with its metadata, atomically.
+
+    An encoder-decoder has several prefixes ({part: P}, e.g. encoder/decoder/cross): they go in the
+    same file as tensors `prefix_kv.<part>`, each part's geometry under `<part>.` metadata keys.
+    """
+    parts = kv if isinstance(kv, dict) else {None: kv}
+    metadata = {"format_version": FORMAT_VERSION, "base_model": base_model, "architecture": architecture}
+    if isinstance(kv, dict):
+        metadata["parts"] = ",".join(parts)
+    for part, tensor in parts.items():
+        metadata.update(shape_metadata(tensor, "" if part is None else f"{part}."))
+    metadata["dtype"] = str(next(iter(parts.values())).dtype).removeprefix("torch.")
+    metadata["extra"] = json.dumps(extra or {})
+    tensors = {TENSOR_NAME if part is None else f"{TENSOR_NAME}.{part}": t.detach().contiguous().cpu()
+               for part, t in parts.items()}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    save_file({TENSOR_NAME: kv.detach().contiguous().cpu()}, str(tmp), metadata=metadata)
+    save_file(tensors, str(tmp), metadata=metadata)
     os.replace(tmp, path)
 
 
@@ -46,22 +56,29 @@ def read_metadata(path: Path) -> dict:
         raise UserError(f"{path} is not a prefix file ({err})") from None
 
 
-def load_prefix(path: Path, base_model: str, architecture: str, geometry: KVGeometry) -> torch.Tensor:
-    """P from a prefix file, after checking that it was trained for this model; a one-line error otherwise."""
+def load_prefix(path: Path, base_model: str, architecture: str,
+                geometry: KVGeometry | dict[str, KVGeometry]) -> torch.Tensor | dict[str, torch.Tensor]:
+    """P from a prefix file, after checking that it was trained for this model; a one-line error otherwise.
+
+    With one geometry per part ({part: KVGeometry}, an encoder-decoder), returns {part: P}.
+    """
     path = Path(path)
     if not path.is_file():
         raise UserError(f"prefix file not found: {path}")
     meta = read_metadata(path)
     if meta.get("format_version") != FORMAT_VERSION:
         raise UserError(f"{path} is not a prefix file of this library (format {meta.get('format_version')!r})")
-    expected = {
-        "base_model": base_model,
-        "architecture": architecture,
-        "n_layers": str(geometry.n_layers),
-        "n_kv_heads": str(geometry.n_kv_heads),
-        "head_dim": str(geometry.head_dim),
-    }
+    parts = geometry if isinstance(geometry, dict) else {None: geometry}
+    expected = {"base_model": base_model, "architecture": architecture}
+    if isinstance(geometry, dict):
+        expected["parts"] = ",".join(parts)
+    for part, part_geometry in parts.items():
+        key_prefix = "" if part is None else f"{part}."
+        expected.update({key_prefix + key: str(getattr(part_geometry, key)) for key in ("n_layers", "n_kv_heads", "head_dim")})
     for key, want in expected.items():
         if meta.get(key) != want:
             raise UserError(f"{path} was trained for {key}={meta.get(key)}, but this model has {key}={want}")
-    return load_file(str(path))[TENSOR_NAME]
+    tensors = load_file(str(path))
+    if not isinstance(geometry, dict):
+        return tensors[TENSOR_NAME]
+    return {part: tensors[f"{TENSOR_NAME}.{part}"] for part in parts}

@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from prefix_tuning import methods, tasks
 from prefix_tuning.base_model import context_length, load_base_model, load_tokenizer
-from prefix_tuning.data.batching import encode_pair
+from prefix_tuning.data.batching import encode_pair, encode_seq2seq_pair
 from prefix_tuning.errors import UserError, exit_on_user_error
 from prefix_tuning.evaluate import evaluate_run, run_identity
 from prefix_tuning.plots import plot_loss
@@ -24,7 +24,14 @@ CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 
 
 def check_fits_context(lm, prefix_length: int, task_cfg):
-    longest = prefix_length + task_cfg.max_source_tokens + 1 + max(task_cfg.max_target_tokens, task_cfg.decoding.max_new_tokens) + 1
+    target = max(task_cfg.max_target_tokens, task_cfg.decoding.max_new_tokens) + 1
+    if lm.config.is_encoder_decoder:
+        if not getattr(lm.config, "max_position_embeddings", None):
+            return  # relative positions (T5): no limit
+        # The encoder prefix takes no position; decoder tokens take positions after the decoder prefix.
+        longest = max(task_cfg.max_source_tokens, prefix_length + target)
+    else:
+        longest = prefix_length + task_cfg.max_source_tokens + 1 + target
     if longest > context_length(lm):
         raise UserError(f"prefix_length {prefix_length} + source/target lengths = {longest} tokens exceeds the "
                         f"model's context of {context_length(lm)}")
@@ -41,7 +48,8 @@ def run_training(cfg: DictConfig) -> dict:
     tokenizer = load_tokenizer(cfg.model)
     lm = load_base_model(cfg.model, tokenizer).to(accelerator.device)
     check_fits_context(lm, int(cfg.method.get("prefix_length", 0)), cfg.task)
-    examples = [encode_pair(tokenizer, p, cfg.task.max_source_tokens, cfg.task.max_target_tokens) for p in pairs]
+    encode = encode_seq2seq_pair if lm.config.is_encoder_decoder else encode_pair
+    examples = [encode(tokenizer, p, cfg.task.max_source_tokens, cfg.task.max_target_tokens) for p in pairs]
     torch.manual_seed(cfg.seed)
     model = methods.build(cfg.method, lm, tokenizer)  # validates the method options before anything is written
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,9 @@
-"""Token sequences for a causal LM and length-grouped batches.
+"""Token sequences for a causal LM or an encoder-decoder, and length-grouped batches.
 
-A training example is ` {source} <eos> {target} <eos>` (the original code's format, with the
-model's EOS as separator), labels masked on the source. Batches group examples of similar length:
-on a random batch ~26% of the compute is padding.
+Causal LM: a training example is ` {source} <eos> {target} <eos>` (the original code's format,
+with the model's EOS as separator), labels masked on the source. Encoder-decoder: the source ids
+(with the tokenizer's own special tokens, ending in EOS) go to the encoder and the target ids are
+the labels. Batches group examples of similar length: on a random batch ~26% of the compute is padding.
 """
 
 import random
@@ -25,6 +26,20 @@ def encode_pair(tokenizer, pair: Pair, max_source_tokens: int, max_target_tokens
     target = tokenizer(" " + pair.target, add_special_tokens=False)["input_ids"][:max_target_tokens]
     target = target + [tokenizer.eos_token_id]
     return prompt + target, [IGNORE_INDEX] * len(prompt) + target
+
+
+def encode_text(tokenizer, text: str, max_tokens: int) -> list[int]:
+    """Encoder-decoder ids of `text`, at most `max_tokens` in all (special tokens included, as the
+    original's 1024-token XSUM sources): the tokenizer's own special tokens (BART: <s> .. </s>,
+    T5: .. </s>), always ending in EOS, which is added when the tokenizer adds none (GPT-2's)."""
+    ids = tokenizer(text)["input_ids"]
+    body = ids[:-1] if ids and ids[-1] == tokenizer.eos_token_id else ids
+    return body[: max_tokens - 1] + [tokenizer.eos_token_id]
+
+
+def encode_seq2seq_pair(tokenizer, pair: Pair, max_source_tokens: int, max_target_tokens: int) -> tuple[list[int], list[int]]:
+    """(source ids for the encoder, target ids as labels) for one training pair."""
+    return encode_text(tokenizer, pair.source, max_source_tokens), encode_text(tokenizer, pair.target, max_target_tokens)
 
 
 def pad_batch(sequences: list[list[int]], pad_id: int, side: str) -> tuple[torch.Tensor, torch.Tensor]:

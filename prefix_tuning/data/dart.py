@@ -94,4 +94,5 @@ def load_pairs(split: str = "train") -> list[Pair]:
 
 def load_eval(split: str = "test") -> list[EvalItem]:
     """One item per triple set with all its annotations as references (test: the 5,097 XML entries)."""
-    return [EvalItem(linearize(triples), tuple(texts), {"index": k}) for k, (triples, texts) in enumerate(load_entries(split))]
+    entries = load_entries(split)
+    return [EvalItem(linearize(triples), tuple(texts), {"index": k}) for k, (triples, texts) in enumerate(entries)]

@@ -68,7 +68,8 @@ def read_entries(path: Path) -> list[Entry]:
         triples = tuple(_parse_triple(t.text, path, eid) for t in node.iterfind("modifiedtripleset/mtriple"))
         if not triples:
             raise UserError(f"{path}: entry {eid} has no triples (modifiedtripleset/mtriple)")
-        lexes = tuple((lex.text or "").strip() for lex in node.iterfind("lex") if lex.get("comment", "good") == "good")
+        good = [lex for lex in node.iterfind("lex") if lex.get("comment", "good") == "good"]
+        lexes = tuple((lex.text or "").strip() for lex in good)
         entries.append(Entry(eid, node.get("category", ""), triples, lexes))
     return entries
 
@@ -94,7 +95,8 @@ def _category_filter(categories: str | Sequence[str]) -> set[str]:
     names = [categories] if isinstance(categories, str) else list(categories)
     unknown = sorted(set(names) - set(SEEN_CATEGORIES + UNSEEN_CATEGORIES))
     if unknown:
-        raise UserError(f"unknown WebNLG categories {unknown}; use all, seen, unseen or names from {SEEN_CATEGORIES + UNSEEN_CATEGORIES}")
+        known = ", ".join(SEEN_CATEGORIES + UNSEEN_CATEGORIES)
+        raise UserError(f"unknown WebNLG categories {unknown}; use all, seen, unseen or a list of: {known}")
     return set(names)
 
 

@@ -1,20 +1,30 @@
-"""Prefix-tuning as a trainer method: build (with its init), save only P, load P for inference."""
+"""Prefix-tuning as a trainer method: build (with its init), save only P, load P for inference.
+
+A causal LM gets one prefix (`PrefixLM`); an encoder-decoder gets three, for the encoder
+self-attention, decoder self-attention and cross-attention (`Seq2SeqPrefixLM`), saved in one file.
+"""
 
 from pathlib import Path
 
 from prefix_tuning.base_model import KVGeometry
+from prefix_tuning.errors import UserError
 from prefix_tuning.methods import options
 from prefix_tuning.prefix_config import PrefixConfig
 from prefix_tuning.prefix_encoder import FixedPrefix, PrefixEncoder
 from prefix_tuning.prefix_init import init_from_words
 from prefix_tuning.prefix_io import load_prefix, save_prefix
 from prefix_tuning.prefix_model import PrefixLM
+from prefix_tuning.seq2seq_prefix import Seq2SeqPrefix, Seq2SeqPrefixLM, seq2seq_geometries
 
 PREFIX_FILE = "prefix.safetensors"
 
 
-def build(method_cfg, lm, tokenizer) -> PrefixLM:
+def build(method_cfg, lm, tokenizer) -> PrefixLM | Seq2SeqPrefixLM:
     config = PrefixConfig.from_mapping(options(method_cfg))
+    if lm.config.is_encoder_decoder:
+        if config.init == "words":
+            raise UserError("prefix init=words is implemented for causal LMs only; use init=random with encoder-decoders")
+        return Seq2SeqPrefixLM(lm, Seq2SeqPrefix.trainable(config, seq2seq_geometries(lm.config)).to(lm.device))
     encoder = PrefixEncoder(config, KVGeometry.of(lm.config)).to(lm.device)
     if config.init == "words":
         mse = init_from_words(encoder, lm, tokenizer)
@@ -22,11 +32,15 @@ def build(method_cfg, lm, tokenizer) -> PrefixLM:
     return PrefixLM(lm, encoder)
 
 
-def save(model: PrefixLM, run_dir: Path, identity: dict):
-    save_prefix(Path(run_dir) / PREFIX_FILE, model.prefix.materialize().cpu(), identity["base_model"],
+def save(model: PrefixLM | Seq2SeqPrefixLM, run_dir: Path, identity: dict):
+    save_prefix(Path(run_dir) / PREFIX_FILE, model.prefix.materialize(), identity["base_model"],
                 identity["architecture"], {"task": identity.get("task"), "prefix": model.prefix.config.to_dict()})
 
 
-def load(method_cfg, run_dir: Path, lm, identity: dict) -> PrefixLM:
-    kv = load_prefix(Path(run_dir) / PREFIX_FILE, identity["base_model"], identity["architecture"], KVGeometry.of(lm.config))
+def load(method_cfg, run_dir: Path, lm, identity: dict) -> PrefixLM | Seq2SeqPrefixLM:
+    path = Path(run_dir) / PREFIX_FILE
+    if lm.config.is_encoder_decoder:
+        kvs = load_prefix(path, identity["base_model"], identity["architecture"], seq2seq_geometries(lm.config))
+        return Seq2SeqPrefixLM(lm, Seq2SeqPrefix.fixed({part: kv.to(lm.device) for part, kv in kvs.items()}))
+    kv = load_prefix(path, identity["base_model"], identity["architecture"], KVGeometry.of(lm.config))
     return PrefixLM(lm, FixedPrefix(kv.to(lm.device)))

@@ -13,27 +13,19 @@ from typing import Sequence
 
 from prefix_tuning.errors import UserError
 from prefix_tuning.metrics.meteor import MeteorRun
-from prefix_tuning.metrics.model_based import Scores, add_model_based_scores
-from prefix_tuning.metrics.multi_bleu import multi_bleu
-from prefix_tuning.metrics.system_output import read_hypotheses, read_lines
+from prefix_tuning.metrics.model_based import Scores, add_model_based_scores, check_metric_names
+from prefix_tuning.metrics.multi_bleu import as_streams, multi_bleu, read_reference_streams
+from prefix_tuning.metrics.system_output import read_hypotheses
 from prefix_tuning.metrics.ter import corpus_ter
 from prefix_tuning.paths import data_file
 
 METEOR_REFS = 8
+REFERENCE_FILES = 3
 
 
 def official_reference_files() -> list[Path]:
     """The three official DART test reference files."""
-    return [data_file("dart", "references", f"all-delex-reference{k}.lex") for k in range(3)]
-
-
-def read_reference_streams(paths: Sequence[Path]) -> list[list[str]]:
-    """Parallel reference files (one reference per line; an empty line: no reference), checked to align."""
-    streams = [read_lines(path, "reference file") for path in paths]
-    for path, stream in zip(paths, streams):
-        if len(stream) != len(streams[0]):
-            raise UserError(f"reference file {path} has {len(stream)} lines but {paths[0]} has {len(streams[0])}")
-    return streams
+    return [data_file("dart", "references", f"all-delex-reference{k}.lex") for k in range(REFERENCE_FILES)]
 
 
 def score_dart(
@@ -41,6 +33,7 @@ def score_dart(
 ) -> Scores:
     """BLEU, METEOR, TER (and any requested optional metric) of one output per line of the references
     (default: the official test references)."""
+    check_metric_names(extra_metrics)
     streams = reference_streams or read_reference_streams(official_reference_files())
     if len(hypotheses) != len(streams[0]):
         raise UserError(f"{len(hypotheses)} outputs but the references have {len(streams[0])} lines")
@@ -52,6 +45,14 @@ def score_dart(
     scores["TER"] = ter
     every_reference = [[s[k] for s in streams] for k in range(len(hypotheses))]
     return add_model_based_scores(scores, extra_metrics, hypotheses, every_reference)
+
+
+def score_items(hypotheses: Sequence[str], items) -> Scores:
+    """Scores of in-memory outputs against each `EvalItem`'s own references, the first three as in the
+    three official files. These are the release's cased, untokenized texts (as the original code
+    scored its cased outputs); the official files are lowercased and tokenized, so leaderboard
+    numbers come from `score_file` on outputs in that form."""
+    return score_dart(hypotheses, as_streams([item.references for item in items], REFERENCE_FILES))
 
 
 def score_file(

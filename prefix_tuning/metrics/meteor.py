@@ -31,9 +31,10 @@ class MeteorRun:
         self._folder = tempfile.TemporaryDirectory(prefix="meteor-")
         folder = Path(self._folder.name)
         (folder / "hyps.txt").write_text("".join(_one_line(h) + "\n" for h in hypotheses), encoding="utf-8")
-        padded = ("".join(_one_line(r) + "\n" for r in refs) + "\n" * (refs_per_hypothesis - len(refs)) for refs in references)
-        (folder / "refs.txt").write_text("".join(padded), encoding="utf-8")
-        command = [java(), "-Xmx2G", "-Dfile.encoding=UTF-8", "-jar", str(METEOR_JAR), str(folder / "hyps.txt"), str(folder / "refs.txt")]
+        padded = [[*refs, *[""] * (refs_per_hypothesis - len(refs))] for refs in references]
+        (folder / "refs.txt").write_text("".join(_one_line(r) + "\n" for refs in padded for r in refs), encoding="utf-8")
+        files = [str(folder / "hyps.txt"), str(folder / "refs.txt")]
+        command = [java(), "-Xmx2G", "-Dfile.encoding=UTF-8", "-jar", str(METEOR_JAR), *files]
         command += ["-l", "en", "-norm", "-r", str(refs_per_hypothesis)]
         # output to a file, not a pipe: nobody reads a pipe while the run goes on, and it would fill
         self._output = open(folder / "output.txt", "w+", encoding="utf-8")

@@ -13,9 +13,6 @@ from typing import Callable, Sequence
 
 from prefix_tuning.errors import UserError
 
-OPTIONAL_METRICS = ("MoverScore", "BERTScore", "BLEURT")
-
-
 def _bertscore(hypotheses, references):
     from bert_score import score
 
@@ -45,6 +42,14 @@ _SCORERS: dict[str, tuple[str, Callable]] = {
     "BERTScore": ("bert_score", _bertscore),
     "BLEURT": ("bleurt", _bleurt),
 }
+OPTIONAL_METRICS = tuple(_SCORERS)
+
+
+def check_metric_names(names: Sequence[str]) -> None:
+    """A UserError for a name that is not an optional metric (checked before any scoring starts)."""
+    unknown = [name for name in names if name not in _SCORERS]
+    if unknown:
+        raise UserError(f"unknown optional metric {unknown[0]!r}; choose from {', '.join(OPTIONAL_METRICS)}")
 
 
 class Scores(dict):
@@ -60,9 +65,8 @@ def add_model_based_scores(
     scores: Scores, names: Sequence[str], hypotheses: Sequence[str], references: Sequence[Sequence[str]]
 ) -> Scores:
     """Attempt the requested optional metrics: each adds its score, or its reason to `scores.not_computed`."""
+    check_metric_names(names)
     for name in names:
-        if name not in _SCORERS:
-            raise UserError(f"unknown optional metric {name!r}; choose from {', '.join(OPTIONAL_METRICS)}")
         package, scorer = _SCORERS[name]
         try:
             scores[name] = scorer(hypotheses, references)

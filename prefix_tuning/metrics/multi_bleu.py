@@ -9,7 +9,11 @@ length (ties go to the shorter one). Clipped n-gram counts use the maximum count
 import math
 import re
 from collections import Counter
+from pathlib import Path
 from typing import Sequence
+
+from prefix_tuning.errors import UserError
+from prefix_tuning.metrics.system_output import read_lines
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _PERL_WHITESPACE = re.compile(r"[ \t\n\r\f\v]+")
@@ -21,6 +25,22 @@ def perl_tokens(line: str, lowercase: bool) -> list[str]:
     if lowercase:
         line = line.translate(_ASCII_LOWER)
     return [word for word in _PERL_WHITESPACE.split(line) if word]
+
+
+def read_reference_streams(paths: Sequence[Path]) -> list[list[str]]:
+    """Parallel reference files as multi-bleu.perl takes them (line k of every file: the references
+    of output k; an empty line: no reference), checked to have the same number of lines."""
+    streams = [read_lines(path, "reference file") for path in paths]
+    for path, stream in zip(paths, streams):
+        if len(stream) != len(streams[0]):
+            raise UserError(f"reference file {path} has {len(stream)} lines but {paths[0]} has {len(streams[0])}")
+    return streams
+
+
+def as_streams(references: Sequence[Sequence[str]], count: int) -> list[list[str]]:
+    """Per-output reference lists -> `count` parallel streams: the first `count` references of each
+    output, an empty line where it has fewer (the layout of the official reference files)."""
+    return [[refs[k] if k < len(refs) else "" for refs in references] for k in range(count)]
 
 
 def _ngrams(words: list[str]) -> Counter:

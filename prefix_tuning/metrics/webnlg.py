@@ -8,10 +8,13 @@ bleu_eval_3ref.sh, meteor_eval.sh, ter_eval.sh; copy in Yale-LILY/dart/evaluatio
 - TER (tercom 0.7.25): the same references.
 A system output has 1,862 lines in the order of testdata_with_lex.xml; `split` seen / unseen scores
 the lines of the seen / unseen categories (in that order) against the old / new-cat references.
+`score_items` (evaluation pipeline) preprocesses the `EvalItem`s' own references the same way (for
+the test items this rebuilds the official files exactly) and adds the _seen / _unseen scores.
 Scale: BLEU 0-100, METEOR and TER 0-1.
 """
 
 import re
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Sequence
 
@@ -21,9 +24,9 @@ from prefix_tuning.data.webnlg import UNSEEN_CATEGORIES, load_entries
 from prefix_tuning.errors import UserError
 from prefix_tuning.metrics.meteor import MeteorRun
 from prefix_tuning.metrics.model_based import Scores
-from prefix_tuning.metrics.multi_bleu import multi_bleu
+from prefix_tuning.metrics.multi_bleu import as_streams, multi_bleu, read_reference_streams
 from prefix_tuning.metrics.system_output import read_hypotheses, read_lines
-from prefix_tuning.metrics.ter import corpus_ter
+from prefix_tuning.metrics.ter import corpus_stats, total_ter
 from prefix_tuning.paths import data_file
 
 SPLITS = {"all": "all", "seen": "old", "unseen": "new"}  # our name -> the challenge's file name
@@ -57,15 +60,6 @@ def official_reference_files(split: str = "all") -> list[Path]:
     return [data_file("webnlg2017", "references", f"gold-{name}-cat-reference{k}.lex") for k in range(MAX_REFERENCES)]
 
 
-def read_reference_streams(paths: Sequence[Path]) -> list[list[str]]:
-    """Parallel reference files (one reference per line; an empty line: no reference), checked to align."""
-    streams = [read_lines(path, "reference file") for path in paths]
-    for path, stream in zip(paths, streams):
-        if len(stream) != len(streams[0]):
-            raise UserError(f"reference file {path} has {len(stream)} lines but {paths[0]} has {len(streams[0])}")
-    return streams
-
-
 def split_lines(lines: Sequence[str], split: str) -> list[str]:
     """The lines of one split out of a full 1,862-line output (testdata_with_lex.xml order)."""
     seen = [entry.category not in UNSEEN_CATEGORIES for entry in load_entries("test")]
@@ -76,45 +70,58 @@ def split_lines(lines: Sequence[str], split: str) -> list[str]:
     return [line for line, is_seen in zip(lines, seen) if is_seen == (split == "seen")]
 
 
-def score_webnlg(hypotheses: Sequence[str], split: str = "all", references: Sequence[Sequence[str]] | None = None) -> Scores:
-    """BLEU, METEOR, TER of raw system outputs.
-
-    Without `references`: the official test references of `split`; `hypotheses` are either all 1,862
-    test outputs (the split's lines are picked) or just the split's outputs, in XML order. With
-    `references` (raw texts per output, e.g. `EvalItem.references`): they get the challenge's
-    reference preprocessing and, as in the challenge, the first three count.
-    """
-    split = _split_name(split)
-    if references is None:
-        streams = read_reference_streams(official_reference_files(split))
-        if len(hypotheses) != len(streams[0]):  # a full test output: pick the split's lines
-            hypotheses = split_lines(hypotheses, split)
-    else:
-        if split != "all":
-            raise UserError("split selects official references; with your own references pass the matching outputs only")
-        streams = reference_streams(references)
+def score_webnlg(hypotheses: Sequence[str], split: str = "all") -> Scores:
+    """BLEU, METEOR, TER of raw system outputs against the official test references of `split`;
+    `hypotheses` are either all 1,862 test outputs (the split's lines are picked) or just the
+    split's outputs, in testdata_with_lex.xml order."""
+    streams = read_reference_streams(official_reference_files(split))
+    if len(hypotheses) != len(streams[0]):  # a full test output: pick the split's lines
+        hypotheses = split_lines(hypotheses, split)
     return score_streams(hypotheses, streams)
 
 
 def reference_streams(references: Sequence[Sequence[str]]) -> list[list[str]]:
     """Raw references per output -> the challenge's three reference files (preprocessed; an empty
     line where an output has fewer references)."""
-    firsts = [[challenge_reference(r) for r in refs[:MAX_REFERENCES]] for refs in references]
-    return [[refs[k] if k < len(refs) else "" for refs in firsts] for k in range(MAX_REFERENCES)]
+    return as_streams([[challenge_reference(r) for r in refs[:MAX_REFERENCES]] for refs in references], MAX_REFERENCES)
 
 
-def score_streams(hypotheses: Sequence[str], streams: Sequence[Sequence[str]]) -> Scores:
-    """The challenge's three metrics of raw outputs against preprocessed parallel reference streams."""
+def score_streams(
+    hypotheses: Sequence[str], streams: Sequence[Sequence[str]], subsets: dict[str, list[int]] | None = None
+) -> Scores:
+    """The challenge's three metrics of raw outputs against preprocessed parallel reference streams;
+    `subsets` (name -> output indices) adds BLEU_name, METEOR_name, TER_name for each subset."""
     if len(hypotheses) != len(streams[0]):
         raise UserError(f"{len(hypotheses)} outputs but the references have {len(streams[0])} lines")
     outputs = [challenge_hypothesis(h) for h in hypotheses]
     references = [[s[k] for s in streams if s[k]] for k in range(len(outputs))]
-    with MeteorRun(outputs, references, len(streams)) as meteor:  # runs while BLEU and TER run
-        scores = Scores({"BLEU": multi_bleu(outputs, streams, lowercase=True)})
-        ter = corpus_ter(outputs, references)
-        scores["METEOR"] = meteor.score()
-    scores["TER"] = ter
+    missing = [k + 1 for k, refs in enumerate(references) if not refs]
+    if missing:
+        raise UserError(f"output line {missing[0]} has no reference (an empty line in every reference file)")
+    groups = {"": list(range(len(outputs))), **{f"_{name}": indices for name, indices in (subsets or {}).items()}}
+    scores = Scores()
+    with ExitStack() as stack:  # the METEOR runs go on while BLEU and TER are computed
+        meteor = {
+            suffix: stack.enter_context(MeteorRun([outputs[k] for k in group], [references[k] for k in group], len(streams)))
+            for suffix, group in groups.items()
+        }
+        ter_stats = corpus_stats(outputs, references)
+        for suffix, group in groups.items():
+            group_streams = [[stream[k] for k in group] for stream in streams]
+            scores[f"BLEU{suffix}"] = multi_bleu([outputs[k] for k in group], group_streams, lowercase=True)
+            scores[f"METEOR{suffix}"] = meteor[suffix].score()
+            scores[f"TER{suffix}"] = total_ter([ter_stats[k] for k in group])
     return scores
+
+
+def score_items(hypotheses: Sequence[str], items) -> Scores:
+    """Scores of in-memory outputs against `EvalItem`s' references (challenge preprocessing, first
+    three references); items of both seen and unseen categories also get the _seen and _unseen
+    scores (the paper's S / U / A columns)."""
+    seen = [k for k, item in enumerate(items) if item.meta.get("seen", True)]
+    unseen = [k for k, item in enumerate(items) if not item.meta.get("seen", True)]
+    subsets = {"seen": seen, "unseen": unseen} if seen and unseen else None
+    return score_streams(hypotheses, reference_streams([item.references for item in items]), subsets)
 
 
 def score_file(hyps_path: Path, refs_paths: list[Path] | None, split: str | None) -> Scores:
