@@ -1,11 +1,12 @@
 """Decoding as the paper: beam search, length limits, newline tokens banned, output cut at the first EOS."""
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
 
 from prefix_tuning.data.batching import encode_source, encode_text, pad_batch
+from prefix_tuning.config_section import from_section
 from prefix_tuning.errors import UserError
 from prefix_tuning.prefix_model import PrefixLM
 
@@ -22,11 +23,7 @@ class DecodeSettings:
 
     @classmethod
     def from_mapping(cls, values) -> "DecodeSettings":
-        values = dict(values)
-        unknown = set(values) - {f.name for f in fields(cls)}
-        if unknown:
-            raise UserError(f"unknown decoding option(s): {', '.join(sorted(unknown))}")
-        settings = cls(**values)
+        settings = from_section(cls, values, "decoding")
         if settings.num_beams < 1 or settings.max_new_tokens < 1 or settings.batch_size < 1:
             raise UserError("decoding num_beams, max_new_tokens and batch_size must be positive")
         if settings.min_new_tokens > settings.max_new_tokens:

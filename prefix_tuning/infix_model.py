@@ -18,8 +18,8 @@ import torch
 
 from prefix_tuning.activations import lm_kv
 from prefix_tuning.data.batching import pad_batch
-from prefix_tuning.label_loss import label_positions_loss
-from prefix_tuning.prefix_model import IGNORE_INDEX, PrefixLM, prefix_cache, real_token_positions
+from prefix_tuning.label_loss import IGNORE_INDEX, label_positions_loss
+from prefix_tuning.prefix_model import PrefixLM, prefix_cache, real_token_positions
 
 
 def split_at_separator(input_ids, attention_mask, labels=None):

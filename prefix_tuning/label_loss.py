@@ -5,8 +5,20 @@ predict a target token; `sequence_loss` does the reduction.
 """
 
 import torch
+import torch.nn.functional as F
 
-from prefix_tuning.prefix_model import IGNORE_INDEX, sequence_loss
+IGNORE_INDEX = -100
+REDUCTIONS = ("sequence_sum", "token_mean")
+
+
+def sequence_loss(logits: torch.Tensor, targets: torch.Tensor, rows: torch.Tensor, batch_size: int, reduction: str):
+    """Cross-entropy on target tokens: per-sequence sum averaged over the batch (original code) or token mean."""
+    nll = F.cross_entropy(logits.float(), targets, reduction="none")
+    if reduction == "token_mean":
+        return nll.mean()
+    if reduction == "sequence_sum":
+        return torch.zeros(batch_size, device=nll.device, dtype=nll.dtype).index_add_(0, rows, nll).mean()
+    raise ValueError(f"unknown loss reduction {reduction!r}; choose one of {', '.join(REDUCTIONS)}")
 
 
 def label_positions_loss(lm, hidden: torch.Tensor, labels: torch.Tensor, reduction: str) -> torch.Tensor:

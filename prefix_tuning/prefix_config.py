@@ -2,6 +2,7 @@
 
 from dataclasses import asdict, dataclass
 
+from prefix_tuning.config_section import from_section
 from prefix_tuning.errors import UserError
 
 INIT_STRATEGIES = ("random", "words")
@@ -34,11 +35,7 @@ class PrefixConfig:
     @classmethod
     def from_mapping(cls, values) -> "PrefixConfig":
         """From a Hydra/dict config section, naming any unknown key."""
-        values = dict(values)
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise UserError(f"unknown prefix option(s): {', '.join(sorted(unknown))}")
-        return cls(**values)
+        return from_section(cls, values, "prefix")
 
     def to_dict(self) -> dict:
         return asdict(self)

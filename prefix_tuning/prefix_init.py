@@ -9,6 +9,7 @@ lr 1e-4, 500 steps).
 import torch
 import torch.nn.functional as F
 
+from prefix_tuning.activations import lm_kv
 from prefix_tuning.errors import UserError
 from prefix_tuning.prefix_encoder import PrefixEncoder, from_kv
 
@@ -20,11 +21,7 @@ def word_activations(lm, tokenizer, words: str, length: int) -> torch.Tensor:
     if not ids:
         raise UserError(f"init words {words!r} tokenize to nothing")
     ids = (ids * (length // len(ids) + 1))[:length]
-    out = lm(input_ids=torch.tensor([ids], device=lm.device), use_cache=True)
-    cache = out.cache
-    keys = torch.stack([layer.keys[0] for layer in cache.layers])
-    values = torch.stack([layer.values[0] for layer in cache.layers])
-    return torch.stack([keys, values], dim=1).float()
+    return lm_kv(lm, input_ids=torch.tensor([ids], device=lm.device))[0].float()
 
 
 def init_from_words(encoder: PrefixEncoder, lm, tokenizer) -> float:

@@ -6,13 +6,10 @@ and real tokens take positions L, L+1, ... in training and in generation alike.
 """
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from transformers import DynamicCache
 
-IGNORE_INDEX = -100
-REDUCTIONS = ("sequence_sum", "token_mean")
-
+from prefix_tuning.label_loss import label_positions_loss
 
 def prefix_cache(kv: torch.Tensor | None, batch_size: int, dtype: torch.dtype) -> DynamicCache | None:
     """A DynamicCache pre-filled with the prefix.
@@ -43,21 +40,8 @@ def real_token_positions(attention_mask: torch.Tensor, prefix_length: int) -> to
     return positions.masked_fill(attention_mask == 0, 0)
 
 
-def sequence_loss(logits: torch.Tensor, targets: torch.Tensor, rows: torch.Tensor, batch_size: int, reduction: str):
-    """Cross-entropy on target tokens: per-sequence sum averaged over the batch (original code) or token mean."""
-    nll = F.cross_entropy(logits.float(), targets, reduction="none")
-    if reduction == "token_mean":
-        return nll.mean()
-    if reduction == "sequence_sum":
-        return torch.zeros(batch_size, device=nll.device, dtype=nll.dtype).index_add_(0, rows, nll).mean()
-    raise ValueError(f"unknown loss reduction {reduction!r}; choose one of {', '.join(REDUCTIONS)}")
-
-
-class PrefixLM(nn.Module):
-    """A frozen causal LM steered by a prefix module (trainable `PrefixEncoder` or fixed `FixedPrefix`).
-
-    `prefix=None` is the plain base model (zero-shot), through the same code path.
-    """
+class FrozenLMWithPrefix(nn.Module):
+    """A frozen LM plus a prefix module: what the trainer optimizes is the prefix, nothing else."""
 
     def __init__(self, lm: nn.Module, prefix: nn.Module | None):
         super().__init__()
@@ -76,6 +60,13 @@ class PrefixLM(nn.Module):
     def trainable(self) -> nn.Module | None:
         """What the trainer optimizes and checkpoints: the prefix module."""
         return self.prefix
+
+
+class PrefixLM(FrozenLMWithPrefix):
+    """A frozen causal LM steered by a prefix module (trainable `PrefixEncoder` or fixed `FixedPrefix`).
+
+    `prefix=None` is the plain base model (zero-shot), through the same code path.
+    """
 
     def stored_values(self) -> int:
         """Numbers kept after training: P only (L x layers x 2 x kv_heads x head_dim), the MLP is discarded."""
@@ -105,11 +96,7 @@ class PrefixLM(nn.Module):
         if labels is None:
             return self.lm(**inputs).logits
         hidden = self.lm.base_model(**inputs).last_hidden_state
-        targets = labels[:, 1:]
-        selected = targets != IGNORE_INDEX
-        rows = torch.nonzero(selected, as_tuple=True)[0]
-        logits = self.lm.get_output_embeddings()(hidden[:, :-1][selected])
-        return sequence_loss(logits, targets[selected], rows, input_ids.shape[0], reduction)
+        return label_positions_loss(self.lm, hidden, labels, reduction)
 
     @torch.no_grad()
     def generate(self, input_ids, attention_mask, kv=None, **generate_kwargs):

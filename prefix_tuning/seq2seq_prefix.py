@@ -34,7 +34,8 @@ from prefix_tuning.base_model import KVGeometry
 from prefix_tuning.errors import UserError
 from prefix_tuning.prefix_config import PrefixConfig
 from prefix_tuning.prefix_encoder import FixedPrefix, PrefixEncoder
-from prefix_tuning.prefix_model import IGNORE_INDEX, sequence_loss, with_prefix_mask
+from prefix_tuning.label_loss import IGNORE_INDEX, sequence_loss
+from prefix_tuning.prefix_model import FrozenLMWithPrefix, with_prefix_mask
 
 PARTS = ("encoder", "decoder", "cross")  # encoder self-attention, decoder self-attention, cross-attention
 ENCODER_PREFIX_KWARG = "encoder_prefix"
@@ -169,7 +170,7 @@ def cross_attention_kv(lm, encoder_hidden: torch.Tensor, geometry: KVGeometry) -
     return torch.stack(layers, dim=1)
 
 
-class Seq2SeqPrefixLM(nn.Module):
+class Seq2SeqPrefixLM(FrozenLMWithPrefix):
     """A frozen encoder-decoder steered by three prefixes; the same interface as `PrefixLM`.
 
     `input_ids`/`attention_mask` are the source (encoder, right-padded); `labels` the target, from
@@ -177,23 +178,9 @@ class Seq2SeqPrefixLM(nn.Module):
     """
 
     def __init__(self, lm: nn.Module, prefix: Seq2SeqPrefix | None):
-        super().__init__()
-        self.lm = lm
-        self.prefix = prefix
-        self.lm.requires_grad_(False)
-        self.lm.eval()
+        super().__init__(lm, prefix)
         self.geometries = seq2seq_geometries(lm.config)
         install_encoder_seam(lm)
-
-    def train(self, mode: bool = True):
-        """Only the prefix changes mode: the frozen LM stays in eval mode (dropout off), as in the paper."""
-        super().train(mode)
-        self.lm.eval()
-        return self
-
-    @property
-    def trainable(self) -> nn.Module | None:
-        return self.prefix
 
     def stored_values(self) -> int:
         """Numbers kept after training: the three P tensors (MLPs discarded)."""

@@ -8,7 +8,7 @@ N-th example of it, so a 2-process run follows the same trajectory as a 1-proces
 import contextlib
 import math
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -18,8 +18,9 @@ from transformers import get_linear_schedule_with_warmup
 
 from prefix_tuning.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from prefix_tuning.data.batching import collate_training, length_grouped_batches
+from prefix_tuning.config_section import from_section
 from prefix_tuning.errors import UserError
-from prefix_tuning.prefix_model import REDUCTIONS
+from prefix_tuning.label_loss import REDUCTIONS
 from prefix_tuning.run_logger import RunLogger
 
 
@@ -51,11 +52,7 @@ class TrainSettings:
 
     @classmethod
     def from_mapping(cls, values) -> "TrainSettings":
-        values = dict(values)
-        unknown = set(values) - {f.name for f in fields(cls)}
-        if unknown:
-            raise UserError(f"unknown train option(s): {', '.join(sorted(unknown))}")
-        return cls(**values)
+        return from_section(cls, values, "train")
 
 
 def make_accelerator(mixed_precision: str = "auto") -> Accelerator:

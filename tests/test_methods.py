@@ -18,7 +18,8 @@ from prefix_tuning.embedding_prompt import EmbeddingOnlyLM, VirtualTokens, initi
 from prefix_tuning.errors import UserError
 from prefix_tuning.infix_model import InfixLM
 from prefix_tuning.prefix_encoder import FixedPrefix
-from prefix_tuning.prefix_model import IGNORE_INDEX, PrefixLM
+from prefix_tuning.label_loss import IGNORE_INDEX
+from prefix_tuning.prefix_model import PrefixLM
 from prefix_tuning.train import run_training
 from prefix_tuning.tuned_lm import decoder_layers, save_tuned
 from tests.conftest import compose_config

@@ -11,7 +11,7 @@ import random
 import torch
 
 from prefix_tuning.data.example import Pair
-from prefix_tuning.prefix_model import IGNORE_INDEX
+from prefix_tuning.label_loss import IGNORE_INDEX
 
 
 def encode_source(tokenizer, source: str, max_source_tokens: int) -> list[int]:
