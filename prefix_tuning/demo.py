@@ -42,7 +42,8 @@ def main(cfg: DictConfig):
     prefix = summary["eval"]
     rows = {"prefix": prefix["scores"], "zero_shot": zero_shot["scores"]}
     print(f"\nE2E {prefix['split']}, first {prefix['items']} MRs, {cfg.model.name}, prefix L={cfg.method.prefix_length} "
-          f"trained on {summary['train_pairs']} pairs for {summary['steps']} steps (final loss {summary['final_loss']:.3f})")
+          f"trained on {summary['train_pairs']} pairs for {summary['steps']} steps "
+          f"(final loss {summary['final_loss_per_token']:.3f} per target token)")
     print(metric_table(rows))
     print("\nexamples (input / prefix output / zero-shot output / a reference):")
     for (source, hyp, ref), (_, zero, _) in zip(prefix["examples"], zero_shot["examples"]):

@@ -10,7 +10,8 @@ def plot_loss(run_dir: Path) -> Path | None:
     if not log.is_file():
         return None
     rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-    rows = [r for r in rows if "train/loss" in r]
+    key = "train/loss_per_token"
+    rows = [r for r in rows if key in r]
     if len(rows) < 2:
         return None
     import matplotlib
@@ -19,9 +20,9 @@ def plot_loss(run_dir: Path) -> Path | None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5, 3.2), dpi=120)
-    ax.plot([r["step"] for r in rows], [r["train/loss"] for r in rows], marker="o", markersize=3)
+    ax.plot([r["step"] for r in rows], [r[key] for r in rows], marker="o", markersize=3)
     ax.set_xlabel("optimizer step")
-    ax.set_ylabel("training loss")
+    ax.set_ylabel("training loss per target token")
     ax.set_title(Path(run_dir).name)
     ax.grid(alpha=0.3)
     fig.tight_layout()

@@ -99,10 +99,10 @@ def train_method(model, examples: list[tuple[list[int], list[int]]], settings: T
             epoch_batches[epoch] = [b for b in length_grouped_batches(lengths, settings.batch_size, settings.seed, epoch) if len(b) >= world]
         return epoch_batches[epoch][position][rank::world]
 
-    start, real_tokens, last_loss = time.perf_counter(), 0, math.nan
+    start, real_tokens, last_loss, token_loss = time.perf_counter(), 0, math.nan, math.nan
     bar = tqdm(total=total_steps, initial=step, desc="train", unit="step", disable=not accelerator.is_main_process)
     while step < total_steps:
-        step_loss = 0.0
+        step_loss, nll_sum, target_tokens = 0.0, 0.0, 0
         for micro in range(settings.grad_accum):
             batch = collate_training([examples[i] for i in micro_batch(step * settings.grad_accum + micro)], pad_id)
             batch = {k: v.to(accelerator.device) for k, v in batch.items()}
@@ -112,6 +112,11 @@ def train_method(model, examples: list[tuple[list[int], list[int]]], settings: T
                 loss = wrapped(**batch, reduction=settings.loss_reduction) / settings.grad_accum
                 accelerator.backward(loss)
             step_loss += loss.item()
+            # The summed NLL of this micro-batch's targets, for a per-token loss comparable across batches.
+            n_targets = int((batch["labels"][:, 1:] != -100).sum())
+            scale = batch["labels"].shape[0] if settings.loss_reduction == "sequence_sum" else n_targets
+            nll_sum += loss.item() * settings.grad_accum * scale
+            target_tokens += n_targets
         if settings.grad_clip > 0:
             accelerator.clip_grad_norm_(params, settings.grad_clip)
         optimizer.step()
@@ -119,10 +124,12 @@ def train_method(model, examples: list[tuple[list[int], list[int]]], settings: T
         optimizer.zero_grad(set_to_none=True)
         step += 1
         last_loss = accelerator.reduce(torch.tensor(step_loss, device=accelerator.device), "mean").item()
+        totals = accelerator.reduce(torch.tensor([nll_sum, target_tokens], device=accelerator.device, dtype=torch.float64), "sum")
+        token_loss = (totals[0] / totals[1]).item()
         bar.update(1)
-        bar.set_postfix(loss=f"{last_loss:.3f}")
+        bar.set_postfix(loss=f"{last_loss:.3f}", per_token=f"{token_loss:.3f}")
         if logger is not None and (step % settings.log_every == 0 or step == total_steps):
-            logger.log({"train/loss": last_loss, "train/lr": scheduler.get_last_lr()[0]}, step)
+            logger.log({"train/loss": last_loss, "train/loss_per_token": token_loss, "train/lr": scheduler.get_last_lr()[0]}, step)
         if step % settings.checkpoint_every == 0 or step == total_steps:
             if accelerator.is_main_process:
                 save_checkpoint(run_dir, model.trainable, optimizer, scheduler, step)
@@ -131,6 +138,6 @@ def train_method(model, examples: list[tuple[list[int], list[int]]], settings: T
     bar.close()
     model.eval()
     elapsed = time.perf_counter() - start
-    return {"steps": total_steps, "final_loss": last_loss, "train_seconds": elapsed,
+    return {"steps": total_steps, "final_loss": last_loss, "final_loss_per_token": token_loss, "train_seconds": elapsed,
             "real_tokens_per_second": real_tokens / elapsed if elapsed > 0 else math.nan}
 

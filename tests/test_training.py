@@ -114,3 +114,10 @@ def test_two_process_data_parallel_matches_one_process(tmp_path):
     two = load_file(str(tmp_path / "two" / "prefix.safetensors"))["prefix_kv"]
     assert not torch.equal(one, torch.zeros_like(one))
     torch.testing.assert_close(two, one, atol=1e-5, rtol=1e-4)
+
+
+def test_wandb_logs_offline_without_network(tmp_path):
+    cfg = train_cfg(tmp_path / "run", "logger=wandb", "train.max_steps=2")
+    run_training(cfg)
+    runs = list((tmp_path / "run" / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(runs) == 1 and runs[0].stat().st_size > 0
