@@ -1,6 +1,6 @@
 """The base LM with some of its own weights, or modules added to it, trained: the paper's baselines
-(fine-tuning, FT-top2, adapters). No prefix: forward, the label-only loss and generation are PrefixLM's
-with an empty prefix.
+(fine-tuning, FT-top2, adapters). No prefix: forward, the label-only loss and generation are those of
+PrefixLM (causal) or Seq2SeqPrefixLM (encoder-decoder) with an empty prefix.
 """
 
 from pathlib import Path
@@ -10,10 +10,11 @@ from torch import nn
 from prefix_tuning.errors import UserError
 from prefix_tuning.method_io import load_module, save_module
 from prefix_tuning.prefix_model import PrefixLM
+from prefix_tuning.seq2seq_prefix import Seq2SeqPrefixLM
 
 
-class TunedLM(PrefixLM):
-    """`lm` steered by training `tuned` (the LM itself, some of its layers, or adapters).
+class Tuned:
+    """Mixin: `lm` steered by training `tuned` (the LM itself, some of its layers, or adapters).
 
     Unlike the prefix methods, the LM follows train/eval mode (its own dropout is on while training),
     as in ordinary fine-tuning.
@@ -34,6 +35,14 @@ class TunedLM(PrefixLM):
     def stored_values(self) -> int:
         """Everything trained must be kept (no reparametrization to discard)."""
         return sum(p.numel() for p in self.tuned.parameters())
+
+
+class TunedLM(Tuned, PrefixLM):
+    """A causal LM with trained weights or modules."""
+
+
+class Seq2SeqTunedLM(Tuned, Seq2SeqPrefixLM):
+    """An encoder-decoder (BART, T5) with trained weights: the paper's XSUM fine-tuning baseline."""
 
 
 def decoder_layers(lm) -> nn.ModuleList:

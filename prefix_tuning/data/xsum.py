@@ -39,7 +39,7 @@ RELEASE_FOLDER = "bbc-summary-data"
 
 NOT_SHIPPED = (
     "XSUM articles are not shipped offline (only the 50 human-evaluation articles, split "
-    f"{HUMAN_EVAL_SPLIT!r}); pass root=FOLDER: the original release `{RELEASE_FOLDER}/` "
+    f"{HUMAN_EVAL_SPLIT!r}); pass root=FOLDER (Hydra: task.loader_args.root=FOLDER): the original release `{RELEASE_FOLDER}/` "
     "(XSUM-EMNLP18-Summary-Data-Original.tar.gz, see github.com/EdinburghNLP/XSum) or an export of the "
     "Hugging Face dataset EdinburghNLP/xsum (`ds[split].to_json(f'{split}.jsonl')`)"
 )
