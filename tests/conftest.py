@@ -34,3 +34,12 @@ def random_kv(geometry: KVGeometry, length: int, seed: int = 0, scale: float = 1
     generator = torch.Generator().manual_seed(seed)
     g = geometry
     return torch.randn(g.n_layers, 2, g.n_kv_heads, length, g.head_dim, generator=generator) * scale
+
+
+def run_score_cli(task: str, *args):
+    """`python -m prefix_tuning.score --task TASK ARGS...` as a user runs it."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "prefix_tuning.score", "--task", task, *map(str, args)]
+    return subprocess.run(command, cwd=Path(CONFIG_DIR).parent, capture_output=True, text=True, timeout=300)

@@ -2,8 +2,6 @@
 
 import json
 import math
-import subprocess
-import sys
 
 import pytest
 
@@ -11,7 +9,8 @@ from prefix_tuning.errors import UserError
 from prefix_tuning.metrics import coco_caption
 from prefix_tuning.metrics.e2e import load_references, score_file
 from prefix_tuning.metrics.mteval import corpus_bleu, corpus_nist, tokenize
-from prefix_tuning.paths import REPO_ROOT, data_file
+from prefix_tuning.paths import data_file
+from tests.conftest import run_score_cli
 
 # tuetschek/e2e-metrics `measure_scores.py -p` on tgen-std.run0 against testset_w_refs.csv (data/SOURCES.md).
 OFFICIAL_TGEN = {"BLEU": 0.6616, "NIST": 8.5446, "METEOR": 0.4504, "ROUGE_L": 0.6914, "CIDEr": 2.2312}
@@ -78,18 +77,13 @@ def test_missing_java_is_a_user_error(monkeypatch, tmp_path):
         coco_caption.java()
 
 
-def run_score_cli(*args):
-    command = [sys.executable, "-m", "prefix_tuning.score", "--task", "e2e", *map(str, args)]
-    return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
-
-
 def test_cli_scores_a_file_against_a_reference_csv(tmp_path):
     refs = tmp_path / "refs.csv"
     refs.write_text(SMALL_REFS_CSV, encoding="utf-8")
     hyps = tmp_path / "hyps.txt"
     hyps.write_text("The Eagle is a cheap coffee shop.\nCafé Rouge serves French food.\n", encoding="utf-8")
     out = tmp_path / "scores.json"
-    result = run_score_cli("--hyps", hyps, "--refs", refs, "--json", out)
+    result = run_score_cli("e2e", "--hyps", hyps, "--refs", refs, "--json", out)
     assert result.returncode == 0, result.stderr
     scores = json.loads(out.read_text())
     assert list(scores) == ["BLEU", "NIST", "METEOR", "ROUGE_L", "CIDEr"]
@@ -99,7 +93,7 @@ def test_cli_scores_a_file_against_a_reference_csv(tmp_path):
 def test_cli_rejects_a_wrong_line_count(tmp_path):
     hyps = tmp_path / "hyps.txt"
     hyps.write_text("one line\nand another\n", encoding="utf-8")
-    result = run_score_cli("--hyps", hyps)
+    result = run_score_cli("e2e", "--hyps", hyps)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert result.stderr.startswith("error:") and "630" in result.stderr
@@ -111,6 +105,6 @@ def test_cli_rejects_non_utf8_files(tmp_path, bad):
     files["refs"].write_text(SMALL_REFS_CSV, encoding="utf-8")
     files["hyps"].write_text("The Eagle is a coffee shop.\nCafé Rouge is French.\n", encoding="utf-8")
     files[bad].write_bytes(files[bad].read_text(encoding="utf-8").encode("latin-1"))
-    result = run_score_cli("--hyps", files["hyps"], "--refs", files["refs"])
+    result = run_score_cli("e2e", "--hyps", files["hyps"], "--refs", files["refs"])
     assert result.returncode == 2
     assert result.stderr.startswith("error:") and "UTF-8" in result.stderr

@@ -2,15 +2,14 @@
 
 import gzip
 import json
-import subprocess
-import sys
 
 import pytest
 
 from prefix_tuning.data.xsum import load_eval
 from prefix_tuning.errors import UserError
 from prefix_tuning.metrics.xsum import read_text_lines, score_file, score_xsum
-from prefix_tuning.paths import REPO_ROOT, data_file
+from prefix_tuning.paths import data_file
+from tests.conftest import run_score_cli
 
 # rouge-score (use_stemmer=True, BootstrapAggregator mid) and the official ROUGE-1.5.5 on the same files.
 ROUGE_SCORE_CONVS2S = {"ROUGE-1": 30.94, "ROUGE-2": 11.03, "ROUGE-L": 25.05}
@@ -77,20 +76,13 @@ def test_bad_arguments_are_user_errors(tmp_path):
         score_file(hyps, [tmp_path / "empty.txt"], None)
 
 
-def run_cli(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "prefix_tuning.score", "--task", "xsum", *map(str, args)],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
-    )
-
-
 def test_cli_writes_json(tmp_path):
     refs = tmp_path / "refs.txt"
     refs.write_text("the council approved the budget .\nthe home side won 2-0 .\n", encoding="utf-8")
     hyps = tmp_path / "hyps.txt"
     hyps.write_text("the council approved its budget\naway side lost\n", encoding="utf-8")
     out = tmp_path / "scores.json"
-    result = run_cli("--hyps", hyps, "--refs", refs, "--json", out)
+    result = run_score_cli("xsum", "--hyps", hyps, "--refs", refs, "--json", out)
     assert result.returncode == 0, result.stderr
     scores = json.loads(out.read_text())
     assert list(scores) == ["ROUGE-1", "ROUGE-2", "ROUGE-L"]
@@ -105,7 +97,7 @@ def test_cli_wrong_line_count_exits_2(tmp_path):
         handle.write("one\ntwo\nthree\n")
     hyps = tmp_path / "hyps.txt"
     hyps.write_text("one\ntwo\n", encoding="utf-8")
-    result = run_cli("--hyps", hyps, "--refs", refs)
+    result = run_score_cli("xsum", "--hyps", hyps, "--refs", refs)
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and "has 2 lines but the references have 3" in result.stderr
     assert "Traceback" not in result.stderr
