@@ -99,7 +99,11 @@ def smollm2_path() -> Path:
     try:
         plain.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if not (target / "model.safetensors").is_file():
+                raise  # not another process finishing the same conversion first
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
