@@ -59,7 +59,8 @@ def make_accelerator(mixed_precision: str = "auto") -> Accelerator:
     """bf16 on GPU, full precision on CPU, unless told otherwise."""
     if mixed_precision == "auto":
         mixed_precision = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
-    return Accelerator(mixed_precision=mixed_precision)
+    # Without cpu=True, Accelerate ignores torchrun's WORLD_SIZE on CPU and every process trains alone.
+    return Accelerator(mixed_precision=mixed_precision, cpu=not torch.cuda.is_available())
 
 
 def on_step_end(step: int, loss: float):
@@ -138,6 +139,6 @@ def train_method(model, examples: list[tuple[list[int], list[int]]], settings: T
     bar.close()
     model.eval()
     elapsed = time.perf_counter() - start
-    return {"steps": total_steps, "final_loss": last_loss, "final_loss_per_token": token_loss, "train_seconds": elapsed,
+    return {"steps": total_steps, "processes": world, "final_loss": last_loss, "final_loss_per_token": token_loss, "train_seconds": elapsed,
             "real_tokens_per_second": real_tokens / elapsed if elapsed > 0 else math.nan}
 

@@ -110,6 +110,10 @@ def test_two_process_data_parallel_matches_one_process(tmp_path):
     subprocess.run([sys.executable, *args, f"run_dir={tmp_path / 'one'}"], check=True, cwd=REPO, env=env)
     subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533", *args,
                     f"run_dir={tmp_path / 'two'}"], check=True, cwd=REPO, env=env)
+    import json
+
+    summaries = [json.loads((tmp_path / run / "summary.json").read_text()) for run in ("one", "two")]
+    assert [s["processes"] for s in summaries] == [1, 2]  # really data parallel, not two lone runs
     one = load_file(str(tmp_path / "one" / "prefix.safetensors"))["prefix_kv"]
     two = load_file(str(tmp_path / "two" / "prefix.safetensors"))["prefix_kv"]
     assert not torch.equal(one, torch.zeros_like(one))
