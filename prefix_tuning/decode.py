@@ -2,7 +2,6 @@
 
 from dataclasses import dataclass
 
-import torch
 from tqdm.auto import tqdm
 
 from prefix_tuning.data.batching import encode_source, encode_text, pad_batch

@@ -7,7 +7,6 @@ Each task's scorer is a module `prefix_tuning.metrics.<task>` exposing
 """
 
 import argparse
-import importlib
 import inspect
 import json
 import sys
@@ -15,21 +14,7 @@ import time
 from pathlib import Path
 
 from prefix_tuning.errors import UserError, exit_on_user_error
-
-TASKS = ("e2e", "webnlg", "dart", "xsum")
-
-
-def scorer(task: str):
-    """The scoring module of a task."""
-    if task not in TASKS:
-        raise UserError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
-    try:
-        return importlib.import_module(f"prefix_tuning.metrics.{task}")
-    except ModuleNotFoundError as err:
-        if err.name == f"prefix_tuning.metrics.{task}":
-            raise UserError(f"scoring for task {task!r} is not implemented yet") from None
-        raise
-
+from prefix_tuning.tasks import TASKS, task_module
 
 def format_table(scores: dict[str, float], title: str = "") -> str:
     """A two-column metric table; metrics that were asked for but could not run (a scorer's
@@ -60,7 +45,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> dict[str, float]:
     args = parse_args(argv)
     start = time.perf_counter()
-    module = scorer(args.task)
+    module = task_module("metrics", args.task)
     extra = {}
     if args.extra_metrics:
         if "extra_metrics" not in inspect.signature(module.score_file).parameters:

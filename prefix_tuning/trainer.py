@@ -76,8 +76,13 @@ def train_method(model, examples: list[tuple[list[int], list[int]]], settings: T
     run_dir = Path(run_dir)
     world, rank = accelerator.num_processes, accelerator.process_index
     lengths = [len(ids) for ids, _ in examples]
-    batches_per_epoch = len(list(b for b in length_grouped_batches(lengths, settings.batch_size, settings.seed, 0) if len(b) >= world))
-    steps_per_epoch = max(1, batches_per_epoch // settings.grad_accum)
+
+    def batches_of(epoch: int) -> list[list[int]]:
+        # Batches smaller than the process count are dropped: every process needs at least one row.
+        return [b for b in length_grouped_batches(lengths, settings.batch_size, settings.seed, epoch) if len(b) >= world]
+
+    epoch_batches = {0: batches_of(0)}
+    steps_per_epoch = max(1, len(epoch_batches[0]) // settings.grad_accum)
     total_steps = settings.max_steps if settings.max_steps > 0 else settings.epochs * steps_per_epoch
 
     torch.manual_seed(settings.seed)
@@ -91,13 +96,11 @@ def train_method(model, examples: list[tuple[list[int], list[int]]], settings: T
     wrapped = accelerator.prepare(model)
     model.train()
 
-    epoch_batches: dict[int, list[list[int]]] = {}
-
     def micro_batch(index: int) -> list[int]:
         epoch, position = divmod(index, steps_per_epoch * settings.grad_accum)
         if epoch not in epoch_batches:
             epoch_batches.clear()
-            epoch_batches[epoch] = [b for b in length_grouped_batches(lengths, settings.batch_size, settings.seed, epoch) if len(b) >= world]
+            epoch_batches[epoch] = batches_of(epoch)
         return epoch_batches[epoch][position][rank::world]
 
     start, real_tokens, last_loss, token_loss = time.perf_counter(), 0, math.nan, math.nan

@@ -1,7 +1,6 @@
 """Entry points as users run them: configs compose, user mistakes give one clear line and exit 2."""
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path

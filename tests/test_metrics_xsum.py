@@ -7,7 +7,8 @@ import pytest
 
 from prefix_tuning.data.xsum import load_eval
 from prefix_tuning.errors import UserError
-from prefix_tuning.metrics.xsum import read_text_lines, score_file, score_xsum
+from prefix_tuning.metrics.system_output import read_lines
+from prefix_tuning.metrics.xsum import score_file, score_xsum
 from prefix_tuning.paths import data_file
 from tests.conftest import run_score_cli
 
@@ -50,10 +51,10 @@ def test_gzip_and_plain_references_read_the_same(tmp_path):
     (tmp_path / "refs.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     with gzip.open(tmp_path / "refs.txt.gz", "wt", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")
-    assert read_text_lines(tmp_path / "refs.txt") == read_text_lines(tmp_path / "refs.txt.gz") == lines
+    assert read_lines(tmp_path / "refs.txt") == read_lines(tmp_path / "refs.txt.gz") == lines
     (tmp_path / "bad.gz").write_bytes(b"not gzip")
     with pytest.raises(UserError, match="not a readable gzip file"):
-        read_text_lines(tmp_path / "bad.gz")
+        read_lines(tmp_path / "bad.gz")
 
 
 def test_human50_split_scores_against_its_references(tmp_path):

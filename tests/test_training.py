@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from prefix_tuning import trainer
-from prefix_tuning.base_model import KVGeometry, load_base_model, load_tokenizer
+from prefix_tuning.base_model import load_base_model, load_tokenizer
 from prefix_tuning.data.batching import collate_training, encode_pair, length_grouped_batches
 from prefix_tuning.data.example import Pair
 from prefix_tuning.prefix_config import PrefixConfig

@@ -1,16 +1,22 @@
 """Reading a system output file (one hypothesis per line) without silent misalignment."""
 
+import gzip
 from pathlib import Path
 
 from prefix_tuning.errors import UserError
 
 
 def read_lines(path: Path, what: str = "file") -> list[str]:
-    """Lines of a UTF-8 text file without their line endings; a UserError on a missing file or bad bytes."""
+    """Lines of a UTF-8 text file (plain or .gz) without their line endings; a UserError on a missing file or bad bytes."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{what} not found: {path}")
     raw = path.read_bytes()
+    if path.suffix == ".gz":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as err:
+            raise UserError(f"{what} {path} is not a readable gzip file ({err})") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:

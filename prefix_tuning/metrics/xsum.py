@@ -8,7 +8,6 @@ gold file's; how it maps to the BBC ids of the split JSON is unknown, so outputs
 `--split test_human50` scores 50 lines against the references of the 50 human-evaluation articles.
 """
 
-import gzip
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,26 +18,6 @@ from prefix_tuning.metrics.system_output import read_hypotheses, read_lines
 from prefix_tuning.paths import data_file
 
 GOLD_TEST_FILE = ("xsum", "gold-test-sentences.txt.gz")
-
-
-def read_text_lines(path: Path, what: str = "file") -> list[str]:
-    """`read_lines`, also for gzip files (the shipped gold summaries are .gz)."""
-    path = Path(path)
-    if path.suffix != ".gz":
-        return read_lines(path, what)
-    if not path.is_file():
-        raise UserError(f"{what} not found: {path}")
-    try:
-        with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
-            text = handle.read()
-    except (OSError, EOFError) as err:
-        raise UserError(f"{what} {path} is not a readable gzip file ({err})") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{what} {path} is not UTF-8") from None
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [line.rstrip("\r") for line in lines]
 
 
 def score_xsum(hypotheses: Sequence[str], references: Sequence[str]) -> dict[str, float]:
@@ -53,13 +32,13 @@ def reference_lines(refs_paths: list[Path] | None, split: str | None) -> list[st
     if refs_paths:
         if len(refs_paths) != 1:
             raise UserError(f"XSUM has one reference per article: give one --refs file, not {len(refs_paths)}")
-        references = read_text_lines(refs_paths[0], "reference file")
+        references = read_lines(refs_paths[0], "reference file")
         if not references:
             raise UserError(f"reference file {refs_paths[0]} is empty")
     elif split == HUMAN_EVAL_SPLIT:
         references = [item.references[0] for item in load_eval(HUMAN_EVAL_SPLIT)]
     else:
-        references = read_text_lines(data_file(*GOLD_TEST_FILE), "reference file")
+        references = read_lines(data_file(*GOLD_TEST_FILE), "reference file")
     return references
 
 
