@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml scripts/setup_env.sh | sha1sum | cut -c1-10)
 
-.PHONY: setup demo test test-fast data bench-train bench-score clean-cache
+.PHONY: setup demo test test-fast lint format data bench-train bench-score clean-cache
 
 setup: $(STAMP)
 
@@ -15,9 +15,18 @@ $(STAMP): pyproject.toml scripts/setup_env.sh
 demo: setup
 	$(PY) -m prefix_tuning.demo experiment=demo
 
-## All tests, slow ones included (what CI runs).
-test: setup
+## Lint and format check (ruff), then all tests, slow ones included (what CI runs).
+test: setup lint
 	$(PY) -m pytest -q -ra
+
+## Style is kept by a tool: ruff lint + format check (`make format` rewrites).
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 ## Tests without the ones marked slow.
 test-fast: setup

@@ -11,7 +11,6 @@ results/benchmarks/score_speed.json.
 
 import argparse
 import gzip
-import importlib
 import json
 import os
 import resource
@@ -24,6 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from prefix_tuning.paths import data_file  # noqa: E402
+from prefix_tuning.tasks.registry import task_module  # noqa: E402
 
 FIXTURES = {  # row name -> (task, fixture path parts, split)
     "e2e": ("e2e", ("eval_fixtures", "e2e", "tgen-std.run0.test-orig.txt"), None),
@@ -41,12 +41,7 @@ def cpu_seconds() -> float:
 
 
 def score_fixture(task: str, parts: tuple, split: str | None) -> dict:
-    try:
-        scorer = importlib.import_module(f"prefix_tuning.metrics.{task}")
-    except ModuleNotFoundError as err:
-        if err.name != f"prefix_tuning.metrics.{task}":
-            raise
-        return {"skipped": f"no module prefix_tuning.metrics.{task}"}
+    scorer = task_module(task)
     with tempfile.TemporaryDirectory() as tmp:
         hyps = data_file(*parts)
         if hyps.suffix == ".gz":  # system outputs are plain text; the shipped XSUM ones are gzipped
@@ -76,7 +71,9 @@ def main() -> None:
     out = REPO / "results" / "benchmarks" / "score_speed.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"machine": machine, "fixtures": results}, indent=2) + "\n")
-    print(f"wrote {out.relative_to(REPO)} ({machine['cpus']} CPUs, load average {machine['load_average_at_start']:.1f} at start)")
+    print(
+        f"wrote {out.relative_to(REPO)} ({machine['cpus']} CPUs, load average {machine['load_average_at_start']:.1f} at start)"
+    )
 
 
 if __name__ == "__main__":

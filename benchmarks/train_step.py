@@ -25,7 +25,7 @@ VARIANTS = ("peft", "ours-same", "ours-grouped")
 
 
 def batches(examples, batch_size: int, steps: int, grouped: bool, seed: int = 0):
-    from prefix_tuning.data.batching import length_grouped_batches
+    from prefix_tuning.training.batching import length_grouped_batches
 
     pool = list(range(batch_size * steps))
     if grouped:
@@ -38,12 +38,15 @@ def run_variant(variant: str, steps: int, batch_size: int) -> dict:
     import torch
     from omegaconf import OmegaConf
 
-    from prefix_tuning.base_model import KVGeometry, load_base_model, load_tokenizer
-    from prefix_tuning.data import e2e
-    from prefix_tuning.data.batching import collate_training, encode_pair
-    from prefix_tuning.prefix_config import PrefixConfig
-    from prefix_tuning.prefix_encoder import PrefixEncoder
-    from prefix_tuning.prefix_model import PrefixLM
+    from prefix_tuning.core.causal import PrefixLM
+    from prefix_tuning.core.geometry import KVGeometry
+    from prefix_tuning.core.prefix_config import PrefixConfig
+    from prefix_tuning.core.prefix_encoder import PrefixEncoder
+    from prefix_tuning.lm.loading import load_base_model, load_tokenizer
+    from prefix_tuning.methods.options import options
+    from prefix_tuning.tasks.e2e import data as e2e
+    from prefix_tuning.tasks.encoding import encode_pair
+    from prefix_tuning.training.batching import collate_training
 
     torch.manual_seed(0)
     model_cfg = OmegaConf.load(REPO / "configs/model/smollm2-135m.yaml")
@@ -55,18 +58,26 @@ def run_variant(variant: str, steps: int, batch_size: int) -> dict:
     if variant == "peft":
         import peft
 
-        config = peft.PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=10, prefix_projection=True, encoder_hidden_size=512)
+        config = peft.PrefixTuningConfig(
+            task_type="CAUSAL_LM", num_virtual_tokens=10, prefix_projection=True, encoder_hidden_size=512
+        )
         model = peft.get_peft_model(lm, config)
         params = [p for p in model.parameters() if p.requires_grad]
 
         def loss_of(batch):
             return model(**batch).loss
     else:
-        model = PrefixLM(lm, PrefixEncoder(PrefixConfig(prefix_length=10, mlp_hidden=512), KVGeometry.of(lm.config)))
+        prefix_cfg = {
+            **options(OmegaConf.load(REPO / "configs/method/prefix.yaml")),
+            "prefix_length": 10,
+            "mlp_hidden": 512,
+        }
+        model = PrefixLM(lm, PrefixEncoder(PrefixConfig.from_mapping(prefix_cfg), KVGeometry.of(lm.config)))
         params = list(model.prefix.parameters())
 
         def loss_of(batch):
-            return model(**batch, reduction="token_mean")
+            return model(**batch, reduction="token_mean").loss
+
     model.train()
     optimizer = torch.optim.AdamW(params, lr=5e-5)
     times, tokens = [], []
@@ -80,7 +91,6 @@ def run_variant(variant: str, steps: int, batch_size: int) -> dict:
         optimizer.zero_grad()
         times.append(time.perf_counter() - start)
         tokens.append(int(batch["attention_mask"].sum()))
-        padded = batch["attention_mask"].numel()
     times, tokens = times[1:], tokens[1:]
     return {
         "variant": variant,
@@ -106,17 +116,32 @@ def main():
         return
     rows = []
     for variant in VARIANTS:
-        out = subprocess.run([sys.executable, __file__, "--variant", variant, "--steps", str(args.steps),
-                              "--batch-size", str(args.batch_size)], capture_output=True, text=True, cwd=REPO,
-                             env={**os.environ, "TQDM_DISABLE": "1"})
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--variant",
+                variant,
+                "--steps",
+                str(args.steps),
+                "--batch-size",
+                str(args.batch_size),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            env={**os.environ, "TQDM_DISABLE": "1"},
+        )
         if out.returncode != 0:
             sys.exit(f"{variant} failed:\n{out.stderr[-2000:]}")
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     base = rows[0]["real_tokens_per_second"]
     print(f"{'variant':<14}{'s/step':>9}{'real tok/s':>12}{'vs PEFT':>9}{'peak GB':>9}{'trainable':>12}")
     for r in rows:
-        print(f"{r['variant']:<14}{r['seconds_per_step']:>9.2f}{r['real_tokens_per_second']:>12.1f}"
-              f"{r['real_tokens_per_second'] / base:>8.2f}x{r['peak_rss_gb']:>9.2f}{r['trainable_parameters']:>12,}")
+        print(
+            f"{r['variant']:<14}{r['seconds_per_step']:>9.2f}{r['real_tokens_per_second']:>12.1f}"
+            f"{r['real_tokens_per_second'] / base:>8.2f}x{r['peak_rss_gb']:>9.2f}{r['trainable_parameters']:>12,}"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"rows": rows, "cpu_count": os.cpu_count()}, indent=2) + "\n")
     print(f"wrote {args.out}")

@@ -13,37 +13,33 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from prefix_tuning.base_model import load_base_model, load_tokenizer
 from prefix_tuning.errors import exit_on_user_error
-from prefix_tuning.evaluate import evaluate_run
-from prefix_tuning.train import CONFIG_DIR, run_training
+from prefix_tuning.lm.loading import load_base_model, load_tokenizer
+from prefix_tuning.paths import CONFIG_DIR
+from prefix_tuning.pipeline import evaluate_run, train_run
+from prefix_tuning.report.console import metric_table
 
 
-def metric_table(rows: dict[str, dict[str, float]]) -> str:
-    """Rows of systems, columns of metrics."""
-    metrics = list(next(iter(rows.values())))
-    lines = [f"{'system':<12}" + "".join(f"{m:>10}" for m in metrics)]
-    lines += [f"{name:<12}" + "".join(f"{scores[m]:>10.4f}" for m in metrics) for name, scores in rows.items()]
-    return "\n".join(lines)
-
-
-@hydra.main(config_path=CONFIG_DIR, config_name="train", version_base="1.3")
+@hydra.main(config_path=str(CONFIG_DIR), config_name="train", version_base="1.3")
 @exit_on_user_error
 def main(cfg: DictConfig):
     start = time.perf_counter()
-    summary = run_training(cfg)
+    summary = train_run(cfg)
     run_dir = Path(cfg.run_dir)
     tokenizer = load_tokenizer(cfg.model)
     lm = load_base_model(cfg.model, tokenizer)
     zero_start = time.perf_counter()
-    zero_shot = evaluate_run(cfg, run_dir, lm=lm, tokenizer=tokenizer, split=cfg.eval.split,
-                             max_items=cfg.eval.max_items, use_prefix=False)
+    zero_shot = evaluate_run(
+        cfg, run_dir, lm=lm, tokenizer=tokenizer, split=cfg.eval.split, max_items=cfg.eval.max_items, use_prefix=False
+    )
     timings = {**summary["timings"], "zero-shot eval": time.perf_counter() - zero_start}
     prefix = summary["eval"]
     rows = {"prefix": prefix["scores"], "zero_shot": zero_shot["scores"]}
-    print(f"\nE2E {prefix['split']}, first {prefix['items']} MRs, {cfg.model.name}, prefix L={cfg.method.prefix_length} "
-          f"trained on {summary['train_pairs']} pairs for {summary['steps']} steps "
-          f"(final loss {summary['final_loss_per_token']:.3f} per target token)")
+    print(
+        f"\nE2E {prefix['split']}, first {prefix['items']} MRs, {cfg.model.name}, prefix L={cfg.method.prefix_length} "
+        f"trained on {summary['train_pairs']} pairs for {summary['steps']} steps "
+        f"(final loss {summary['final_loss_per_token']:.3f} per target token)"
+    )
     print(metric_table(rows))
     print("\nexamples (input / prefix output / zero-shot output / a reference):")
     for (source, hyp, ref), (_, zero, _) in zip(prefix["examples"], zero_shot["examples"]):

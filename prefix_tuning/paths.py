@@ -6,6 +6,7 @@ from pathlib import Path
 from prefix_tuning.errors import UserError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = REPO_ROOT / "configs"
 
 
 def data_dir() -> Path:

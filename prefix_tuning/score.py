@@ -2,8 +2,8 @@
 
     python -m prefix_tuning.score --task e2e --hyps FILE [--refs FILE ...] [--split S] [--json OUT]
 
-Each task's scorer is a module `prefix_tuning.metrics.<task>` exposing
-`score_file(hyps_path, refs_paths, split) -> dict[str, float]` in the official tools' scale.
+Each task's scorer is `prefix_tuning/tasks/<task>/scoring.py`, whose
+`score_file(hyps_path, refs_paths, split) -> dict[str, float]` uses the official tools' scale.
 """
 
 import argparse
@@ -14,28 +14,24 @@ import time
 from pathlib import Path
 
 from prefix_tuning.errors import UserError, exit_on_user_error
-from prefix_tuning.tasks import TASKS, task_module
-
-def format_table(scores: dict[str, float], title: str = "") -> str:
-    """A two-column metric table; metrics that were asked for but could not run (a scorer's
-    `scores.not_computed`: name -> reason) are listed as not computed."""
-    not_computed = getattr(scores, "not_computed", {})
-    width = max([len(k) for k in [*scores, *not_computed]] + [6])
-    lines = [title] if title else []
-    lines += [f"{name:<{width}}  {value:>9.4f}" for name, value in scores.items()]
-    lines += [f"{name:<{width}}  not computed ({reason})" for name, reason in not_computed.items()]
-    return "\n".join(lines)
+from prefix_tuning.report.console import format_table
+from prefix_tuning.tasks.registry import TASKS, task_module
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m prefix_tuning.score", description=__doc__.split("\n")[0])
-    parser.add_argument("--task", required=True, choices=TASKS)
+    parser.add_argument("--task", required=True, choices=list(TASKS))
     parser.add_argument("--hyps", required=True, type=Path, help="system output, one line per test item")
-    parser.add_argument("--refs", nargs="+", type=Path, default=None, help="reference file(s); default: official test refs")
+    parser.add_argument(
+        "--refs", nargs="+", type=Path, default=None, help="reference file(s); default: official test refs"
+    )
     parser.add_argument("--split", default=None, help="task-specific subset (webnlg: seen|unseen|all)")
     parser.add_argument("--json", type=Path, default=None, help="write the scores as JSON here")
     parser.add_argument(
-        "--extra-metrics", nargs="+", default=[], metavar="NAME",
+        "--extra-metrics",
+        nargs="+",
+        default=[],
+        metavar="NAME",
         help="optional model-based metrics to attempt (dart: MoverScore BERTScore BLEURT)",
     )
     return parser.parse_args(argv)
@@ -45,7 +41,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> dict[str, float]:
     args = parse_args(argv)
     start = time.perf_counter()
-    module = task_module("metrics", args.task)
+    module = task_module(args.task)
     extra = {}
     if args.extra_metrics:
         if "extra_metrics" not in inspect.signature(module.score_file).parameters:

@@ -14,7 +14,9 @@ from pathlib import Path
 
 E2E_ZIP = "https://github.com/tuetschek/e2e-dataset/releases/download/v1.0.0/e2e-dataset.zip"
 DART_RAW = "https://raw.githubusercontent.com/Yale-LILY/dart/master"
-DART_FILES = [f"data/v1.1.1/dart-v1.1.1-full-{split}.{ext}" for split in ("train", "dev", "test") for ext in ("json", "xml")]
+DART_FILES = [
+    f"data/v1.1.1/dart-v1.1.1-full-{split}.{ext}" for split in ("train", "dev", "test") for ext in ("json", "xml")
+]
 DART_REFS = [f"evaluation/dart_reference/all-delex-reference{i}.lex" for i in range(3)]
 MANUAL = """Not fetched automatically:
   WebNLG 2017: put the challenge XML folders as {root}/webnlg2017/{{train,dev}}/<n>triples/*.xml and

@@ -1,21 +1,52 @@
-"""Shared fixtures: composed Hydra configs and tiny random models (GPT-2 and Llama with GQA)."""
+"""Shared fixtures (tests never import each other): composed Hydra configs, tiny random models (GPT-2 and
+Llama with grouped-query attention), reference decoders, CLI runners, and the `needs_data` / `needs_java`
+markers, which skip a test with the reason when ../shared/data or a Java runtime is missing."""
 
-from pathlib import Path
+import os
+import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from prefix_tuning.base_model import KVGeometry, load_base_model, load_tokenizer
+from prefix_tuning.core.geometry import KVGeometry
+from prefix_tuning.core.prefix_config import PrefixConfig
+from prefix_tuning.lm.loading import load_base_model, load_tokenizer
+from prefix_tuning.methods.options import options
+from prefix_tuning.paths import CONFIG_DIR, REPO_ROOT, data_dir
 
-CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 TINY_MODELS = ("tiny-gpt2", "tiny-llama")
 
 
 def compose_config(*overrides: str):
     """The real training config with overrides, as the CLI would build it."""
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         return compose(config_name="train", overrides=list(overrides))
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("needs_data") and not (data_dir() / "e2e").is_dir():
+        pytest.skip(f"needs the task data (../shared/data or PREFIX_TUNING_DATA); {data_dir()} has none")
+    if item.get_closest_marker("needs_java") and shutil.which("java") is None:
+        pytest.skip("needs a Java runtime (METEOR 1.5 and the PTB tokenizer are Java)")
+
+
+@pytest.fixture(scope="session")
+def compose_cfg():
+    """compose_cfg(*overrides) -> the composed configs/train.yaml."""
+    return compose_config
+
+
+@pytest.fixture(scope="session")
+def prefix_config():
+    """prefix_config(**changes) -> a PrefixConfig with configs/method/prefix.yaml's values, changed."""
+
+    def build(**changes) -> PrefixConfig:
+        return PrefixConfig.from_mapping({**options(compose_config("method=prefix").method), **changes})
+
+    return build
 
 
 @pytest.fixture(scope="session")
@@ -30,16 +61,56 @@ def tiny_lm(request, tiny_tokenizer):
     return request.param, model, tiny_tokenizer, KVGeometry.of(model.config)
 
 
-def random_kv(geometry: KVGeometry, length: int, seed: int = 0, scale: float = 1.0) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(seed)
-    g = geometry
-    return torch.randn(g.n_layers, 2, g.n_kv_heads, length, g.head_dim, generator=generator) * scale
+@pytest.fixture(scope="session")
+def random_kv():
+    """random_kv(geometry, length, seed=0, scale=1.0) -> a random prefix [layers, 2, kv_heads, L, head_dim]."""
+
+    def make(geometry: KVGeometry, length: int, seed: int = 0, scale: float = 1.0) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(seed)
+        g = geometry
+        return torch.randn(g.n_layers, 2, g.n_kv_heads, length, g.head_dim, generator=generator) * scale
+
+    return make
 
 
-def run_score_cli(task: str, *args):
-    """`python -m prefix_tuning.score --task TASK ARGS...` as a user runs it."""
-    import subprocess
-    import sys
+@pytest.fixture(scope="session")
+def greedy_reference():
+    """greedy_reference(model, ids, steps): decode with no cache, re-running the whole sequence (with the
+    prefix) for each new token: an independent check of `generate`."""
 
-    command = [sys.executable, "-m", "prefix_tuning.score", "--task", task, *map(str, args)]
-    return subprocess.run(command, cwd=Path(CONFIG_DIR).parent, capture_output=True, text=True, timeout=300)
+    def decode(model, ids: list[int], steps: int) -> list[int]:
+        seq = torch.tensor([ids])
+        for _ in range(steps):
+            logits = model(seq, torch.ones_like(seq))
+            seq = torch.cat([seq, logits[:, -1:].argmax(-1)], dim=1)
+        return seq[0, len(ids) :].tolist()
+
+    return decode
+
+
+@pytest.fixture(scope="session")
+def run_module():
+    """run_module(module, *args, env=None): `python -m module args...` from the repo root, as a user runs it."""
+
+    def run(module: str, *args, env: dict | None = None, timeout: int = 300):
+        command = [sys.executable, "-m", module, *map(str, args)]
+        return subprocess.run(
+            command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+        )
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def assert_user_error():
+    """assert_user_error(result, *words): exit 2, exactly one `error:` line holding every word, no traceback."""
+
+    def check(result, *words):
+        assert result.returncode == 2, result.stderr[-2000:]
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+        assert len(errors) == 1, result.stderr[-2000:]
+        assert "Traceback" not in result.stderr
+        for word in words:
+            assert word in errors[0], errors[0]
+
+    return check

@@ -1,4 +1,4 @@
-"""Fine-tune the top layers only (paper Table 1 "FT-top2"): the last `top_layers` transformer blocks are
+"""Fine-tune the top layers only (paper Table 2 "FT-top2"): the last `top_layers` transformer blocks are
 trained and stored; the embeddings, the lower blocks and the final norm stay frozen."""
 
 from pathlib import Path
@@ -6,15 +6,16 @@ from pathlib import Path
 from torch import nn
 
 from prefix_tuning.errors import UserError
-from prefix_tuning.methods import checked_options, require_causal_lm
-from prefix_tuning.tuned_lm import TunedLM, decoder_layers, load_tuned, save_tuned
+from prefix_tuning.lm.layers import decoder_layers
+from prefix_tuning.methods.options import checked_options, require_causal_lm
+from prefix_tuning.methods.tuned import TunedLM, load_tuned, save_tuned
 
 NAME = "ft_top2"
 
 
 def build(method_cfg, lm, tokenizer) -> TunedLM:
     require_causal_lm(lm, NAME)
-    top = checked_options(method_cfg, {"top_layers": 2})["top_layers"]
+    top = checked_options(method_cfg, ("top_layers",))["top_layers"]
     layers = decoder_layers(lm)
     if not isinstance(top, int) or not 1 <= top <= len(layers):
         raise UserError(f"top_layers must be between 1 and the model's {len(layers)} layers, got {top!r}")

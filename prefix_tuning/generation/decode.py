@@ -1,0 +1,86 @@
+"""Decoding as the paper: beam search, length limits, newline tokens banned, output cut at the first EOS."""
+
+from dataclasses import dataclass
+
+from tqdm.auto import tqdm
+
+from prefix_tuning.core.steered_lm import SteeredLM
+from prefix_tuning.errors import UserError
+from prefix_tuning.settings import from_section
+from prefix_tuning.tasks.encoding import encode_source, encode_text
+from prefix_tuning.training.batching import pad_batch
+
+
+@dataclass(frozen=True)
+class DecodeSettings:
+    """A task's `decoding:` section (configs/decoding/*.yaml holds the values and their sources)."""
+
+    num_beams: int
+    min_new_tokens: int
+    max_new_tokens: int
+    length_penalty: float
+    ban_newlines: bool
+    batch_size: int
+    max_source_tokens: int
+
+    @classmethod
+    def from_mapping(cls, values) -> "DecodeSettings":
+        settings = from_section(cls, values, "decoding")
+        if settings.num_beams < 1 or settings.max_new_tokens < 1 or settings.batch_size < 1:
+            raise UserError("decoding num_beams, max_new_tokens and batch_size must be positive")
+        if settings.min_new_tokens > settings.max_new_tokens:
+            raise UserError("decoding min_new_tokens is larger than max_new_tokens")
+        return settings
+
+
+def newline_token_ids(tokenizer) -> list[list[int]]:
+    """Every vocabulary entry that decodes to text containing a newline, as `bad_words_ids` (computed once)."""
+    cached = getattr(tokenizer, "_prefix_tuning_newline_ids", None)
+    if cached is None:
+        pieces = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+        cached = [[i] for i, piece in enumerate(pieces) if "\n" in piece]
+        tokenizer._prefix_tuning_newline_ids = cached
+    return cached
+
+
+def cut_at_eos(ids: list[int], eos_id: int) -> list[int]:
+    return ids[: ids.index(eos_id)] if eos_id in ids else ids
+
+
+def decode(
+    model: SteeredLM, tokenizer, sources: list[str], settings: DecodeSettings, desc: str = "decode"
+) -> list[str]:
+    """One output per source, in input order. Batches are formed from sources of similar length.
+
+    A causal LM continues left-padded prompts; an encoder-decoder reads right-padded sources (BART's
+    encoder positions ignore padding) and `generate` returns its decoder tokens.
+    """
+    seq2seq = model.lm.config.is_encoder_decoder
+    encode = encode_text if seq2seq else encode_source
+    prompts = [encode(tokenizer, s, settings.max_source_tokens) for s in sources]
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
+    outputs: list[str] = [""] * len(prompts)
+    device = next(model.lm.parameters()).device
+    generate_kwargs = dict(
+        num_beams=settings.num_beams,
+        min_new_tokens=settings.min_new_tokens,
+        max_new_tokens=settings.max_new_tokens,
+        length_penalty=settings.length_penalty,
+        do_sample=False,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    if settings.ban_newlines:
+        generate_kwargs["bad_words_ids"] = newline_token_ids(tokenizer)
+    model.eval()
+    with tqdm(total=len(prompts), desc=desc, unit="input") as bar:
+        for start in range(0, len(order), settings.batch_size):
+            rows = order[start : start + settings.batch_size]
+            ids, mask = pad_batch([prompts[i] for i in rows], tokenizer.pad_token_id, "right" if seq2seq else "left")
+            new = model.generate(ids.to(device), mask.to(device), **generate_kwargs)
+            for row, seq in zip(rows, new.tolist()):
+                outputs[row] = tokenizer.decode(
+                    cut_at_eos(seq, tokenizer.eos_token_id), skip_special_tokens=True
+                ).strip()
+            bar.update(len(rows))
+    return outputs

@@ -1,1 +1,0 @@
-"""Metrics that match each task's official scoring scripts."""

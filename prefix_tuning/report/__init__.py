@@ -1,0 +1,1 @@
+"""What people read: metric tables for the console and plots of runs."""

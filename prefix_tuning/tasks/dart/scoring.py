@@ -1,0 +1,67 @@
+"""DART scoring as the official evaluation/run_eval_on_dart.sh and prepare_files.py (Yale-LILY/dart).
+
+- BLEU: multi-bleu.perl (no -lc) on the raw system output against `all-delex-reference{0,1,2}.lex`.
+- METEOR 1.5, `-l en -norm -r 8`: each output's references are its reference0 line (even if
+  empty) and its NON-empty reference1/2 lines, padded with empty lines to 8.
+- TER (tercom 0.7.25): the same references, every line stripped.
+- Optional, only when asked for: MoverScore, BERTScore, BLEURT (see `model_based`).
+Scale: BLEU 0-100, METEOR and TER 0-1. The output has one line per test XML entry (5,097).
+"""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from prefix_tuning.errors import UserError
+from prefix_tuning.paths import data_file
+from prefix_tuning.scoring.meteor import MeteorRun
+from prefix_tuning.scoring.model_based import Scores, add_model_based_scores, check_metric_names
+from prefix_tuning.scoring.multi_bleu import as_streams, multi_bleu, read_reference_streams
+from prefix_tuning.scoring.ter import corpus_ter
+from prefix_tuning.scoring.text_files import read_hypotheses
+
+METEOR_REFS = 8
+REFERENCE_FILES = 3
+
+
+def official_reference_files() -> list[Path]:
+    """The three official DART test reference files."""
+    return [data_file("dart", "references", f"all-delex-reference{k}.lex") for k in range(REFERENCE_FILES)]
+
+
+def score_dart(
+    hypotheses: Sequence[str],
+    reference_streams: Sequence[Sequence[str]] | None = None,
+    extra_metrics: Sequence[str] = (),
+) -> Scores:
+    """BLEU, METEOR, TER (and any requested optional metric) of one output per line of the references
+    (default: the official test references)."""
+    check_metric_names(extra_metrics)
+    streams = reference_streams or read_reference_streams(official_reference_files())
+    if len(hypotheses) != len(streams[0]):
+        raise UserError(f"{len(hypotheses)} outputs but the references have {len(streams[0])} lines")
+    references = [[streams[0][k]] + [s[k] for s in streams[1:] if s[k]] for k in range(len(hypotheses))]
+    with MeteorRun(hypotheses, references, max(METEOR_REFS, len(streams))) as meteor:  # runs meanwhile
+        scores = Scores({"BLEU": multi_bleu(hypotheses, streams)})
+        ter = corpus_ter(hypotheses, references)
+        scores["METEOR"] = meteor.score()
+    scores["TER"] = ter
+    every_reference = [[s[k] for s in streams] for k in range(len(hypotheses))]
+    return add_model_based_scores(scores, extra_metrics, hypotheses, every_reference)
+
+
+def score_items(hypotheses: Sequence[str], items) -> Scores:
+    """Scores of in-memory outputs against each `EvalItem`'s own references, the first three as in the
+    three official files. These are the release's cased, untokenized texts (as the original code
+    scored its cased outputs); the official files are lowercased and tokenized, so leaderboard
+    numbers come from `score_file` on outputs in that form."""
+    return score_dart(hypotheses, as_streams([item.references for item in items], REFERENCE_FILES))
+
+
+def score_file(
+    hyps_path: Path, refs_paths: list[Path] | None, split: str | None, extra_metrics: Sequence[str] = ()
+) -> Scores:
+    """`python -m prefix_tuning.score --task dart` (DART has one test set: `split` must be empty or "test")."""
+    if split not in (None, "test"):
+        raise UserError(f"DART has no split {split!r}; its official scoring is on the test set")
+    streams = read_reference_streams(refs_paths or official_reference_files())
+    return score_dart(read_hypotheses(hyps_path, len(streams[0])), streams, extra_metrics)

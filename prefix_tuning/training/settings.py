@@ -1,0 +1,38 @@
+"""The trainer's settings: the `train:` section of configs/train.yaml (the values and their paper sources live there)."""
+
+from dataclasses import dataclass
+
+from prefix_tuning.errors import UserError
+from prefix_tuning.settings import from_section
+from prefix_tuning.training.label_loss import REDUCTIONS
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    lr: float
+    epochs: int
+    max_steps: int  # > 0 overrides epochs
+    batch_size: int  # the global batch, over all processes
+    grad_accum: int
+    warmup_steps: int
+    weight_decay: float
+    grad_clip: float
+    loss_reduction: str  # sequence_sum | token_mean
+    checkpoint_every: int
+    log_every: int
+    seed: int
+
+    def __post_init__(self):
+        if self.loss_reduction not in REDUCTIONS:
+            raise UserError(f"unknown loss_reduction {self.loss_reduction!r}; choose one of {', '.join(REDUCTIONS)}")
+        for name in ("batch_size", "grad_accum", "checkpoint_every", "log_every"):
+            if getattr(self, name) <= 0:
+                raise UserError(f"train.{name} must be positive, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise UserError(f"train.lr must be positive, got {self.lr}")
+        if self.max_steps <= 0 and self.epochs <= 0:
+            raise UserError("set train.epochs or train.max_steps to a positive number")
+
+    @classmethod
+    def from_mapping(cls, values) -> "TrainSettings":
+        return from_section(cls, values, "train")

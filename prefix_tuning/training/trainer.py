@@ -1,0 +1,134 @@
+"""The one shared trainer: optimizes only `model.trainable` (the prefix, or a baseline's parameters) (CPU, one GPU, or many via Accelerate).
+
+AdamW, linear schedule with warmup, gradient clipping, gradient accumulation, periodic atomic
+checkpoints and exact resume. `batch_size` is the global batch: with N processes each takes every
+N-th example of it, so a 2-process run follows the same trajectory as a 1-process run.
+"""
+
+import contextlib
+import math
+import time
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from tqdm.auto import tqdm
+from transformers import get_linear_schedule_with_warmup
+
+from prefix_tuning.errors import UserError
+from prefix_tuning.training.batching import collate_training, length_grouped_batches
+from prefix_tuning.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from prefix_tuning.training.run_logger import RunLogger
+from prefix_tuning.training.settings import TrainSettings
+
+
+def make_accelerator(mixed_precision: str = "auto") -> Accelerator:
+    """bf16 on GPU, full precision on CPU, unless told otherwise."""
+    if mixed_precision == "auto":
+        mixed_precision = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+    # Without cpu=True, Accelerate ignores torchrun's WORLD_SIZE on CPU and every process trains alone.
+    return Accelerator(mixed_precision=mixed_precision, cpu=not torch.cuda.is_available())
+
+
+def on_step_end(step: int, loss: float):
+    """Hook called after every optimizer step (tests use it to simulate a crash)."""
+
+
+def train_method(
+    model,
+    examples: list[tuple[list[int], list[int]]],
+    settings: TrainSettings,
+    run_dir: Path,
+    pad_id: int,
+    accelerator: Accelerator,
+    logger: RunLogger | None = None,
+    resume: bool = True,
+) -> dict:
+    """Train `model.trainable` on tokenized (input_ids, labels) examples; returns a summary of the run."""
+    if not examples:
+        raise UserError("no training examples")
+    run_dir = Path(run_dir)
+    world, rank = accelerator.num_processes, accelerator.process_index
+    lengths = [len(ids) for ids, _ in examples]
+
+    def batches_of(epoch: int) -> list[list[int]]:
+        # Batches smaller than the process count are dropped: every process needs at least one row.
+        return [
+            b for b in length_grouped_batches(lengths, settings.batch_size, settings.seed, epoch) if len(b) >= world
+        ]
+
+    epoch_batches = {0: batches_of(0)}
+    steps_per_epoch = max(1, len(epoch_batches[0]) // settings.grad_accum)
+    total_steps = settings.max_steps if settings.max_steps > 0 else settings.epochs * steps_per_epoch
+
+    torch.manual_seed(settings.seed)
+    params = [p for p in model.trainable.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
+    scheduler = get_linear_schedule_with_warmup(optimizer, settings.warmup_steps, total_steps)
+    step = 0
+    if resume and has_checkpoint(run_dir):
+        step, _ = load_checkpoint(run_dir, model.trainable, optimizer, scheduler)
+        accelerator.print(f"resumed from {run_dir / 'checkpoint'} at step {step}/{total_steps}")
+    wrapped = accelerator.prepare(model)
+    model.train()
+
+    def micro_batch(index: int) -> list[int]:
+        epoch, position = divmod(index, steps_per_epoch * settings.grad_accum)
+        if epoch not in epoch_batches:
+            epoch_batches.clear()
+            epoch_batches[epoch] = batches_of(epoch)
+        return epoch_batches[epoch][position][rank::world]
+
+    start, real_tokens, last_loss, token_loss = time.perf_counter(), 0, math.nan, math.nan
+    bar = tqdm(total=total_steps, initial=step, desc="train", unit="step", disable=not accelerator.is_main_process)
+    while step < total_steps:
+        step_loss, nll_sum, target_tokens = 0.0, 0.0, 0
+        for micro in range(settings.grad_accum):
+            batch = collate_training([examples[i] for i in micro_batch(step * settings.grad_accum + micro)], pad_id)
+            batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+            real_tokens += int(batch["attention_mask"].sum()) * world
+            sync = micro == settings.grad_accum - 1
+            with (
+                accelerator.autocast(),
+                accelerator.no_sync(wrapped) if not sync and world > 1 else contextlib.nullcontext(),
+            ):
+                out = wrapped(**batch, reduction=settings.loss_reduction)
+                accelerator.backward(out.loss / settings.grad_accum)
+            step_loss += out.loss.item() / settings.grad_accum
+            # The method's summed NLL of its target tokens: a per-token loss comparable across batches and models.
+            nll_sum += out.nll_sum.item()
+            target_tokens += out.targets
+        if settings.grad_clip > 0:
+            accelerator.clip_grad_norm_(params, settings.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        last_loss = accelerator.reduce(torch.tensor(step_loss, device=accelerator.device), "mean").item()
+        totals = accelerator.reduce(
+            torch.tensor([nll_sum, target_tokens], device=accelerator.device, dtype=torch.float64), "sum"
+        )
+        token_loss = (totals[0] / totals[1]).item()
+        bar.update(1)
+        bar.set_postfix(loss=f"{last_loss:.3f}", per_token=f"{token_loss:.3f}")
+        if logger is not None and (step % settings.log_every == 0 or step == total_steps):
+            logger.log(
+                {"train/loss": last_loss, "train/loss_per_token": token_loss, "train/lr": scheduler.get_last_lr()[0]},
+                step,
+            )
+        if step % settings.checkpoint_every == 0 or step == total_steps:
+            if accelerator.is_main_process:
+                save_checkpoint(run_dir, model.trainable, optimizer, scheduler, step)
+            accelerator.wait_for_everyone()
+        on_step_end(step, last_loss)
+    bar.close()
+    model.eval()
+    elapsed = time.perf_counter() - start
+    return {
+        "steps": total_steps,
+        "processes": world,
+        "final_loss": last_loss,
+        "final_loss_per_token": token_loss,
+        "train_seconds": elapsed,
+        "real_tokens_per_second": real_tokens / elapsed if elapsed > 0 else math.nan,
+    }

@@ -1,0 +1,165 @@
+"""The trainer on tiny models: frozen LM, gradients only in the prefix, exact resume, data parallel."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from prefix_tuning.core.causal import PrefixLM
+from prefix_tuning.core.prefix_encoder import PrefixEncoder
+from prefix_tuning.lm.loading import load_base_model, load_tokenizer
+from prefix_tuning.paths import REPO_ROOT as REPO
+from prefix_tuning.pipeline import train_run as run_training
+from prefix_tuning.tasks.encoding import encode_pair
+from prefix_tuning.tasks.records import Pair
+from prefix_tuning.training import trainer
+from prefix_tuning.training.batching import collate_training, length_grouped_batches
+
+PAIRS = [
+    Pair(f"name : Place{i} | food : {f}", f"Place{i} serves {f} food .")
+    for i, f in enumerate(["French", "Italian", "English", "Chinese", "Indian", "Japanese", "fast", "Thai"])
+]
+
+
+def tiny_examples(tok):
+    return [encode_pair(tok, p, 64, 64) for p in PAIRS]
+
+
+def test_loss_masks_the_source_and_gradients_reach_only_the_prefix(tiny_lm, prefix_config):
+    _, lm, tok, geometry = tiny_lm
+    before = {k: v.clone() for k, v in lm.state_dict().items()}
+    model = PrefixLM(lm, PrefixEncoder(prefix_config(prefix_length=3, mlp_hidden=16, dropout=0.1), geometry))
+    batch = collate_training(tiny_examples(tok)[:4], tok.pad_token_id)
+    assert (batch["labels"][batch["attention_mask"] == 0] == -100).all()
+    model.train()
+    assert not lm.training  # the frozen LM keeps dropout off
+    model(**batch).loss.backward()
+    assert all(p.grad is None for p in lm.parameters())
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.prefix.parameters())
+    assert all(torch.equal(before[k], v) for k, v in lm.state_dict().items())
+
+
+def test_sequence_sum_and_token_mean_reductions(tiny_lm, prefix_config):
+    _, lm, tok, geometry = tiny_lm
+    model = PrefixLM(lm, PrefixEncoder(prefix_config(prefix_length=2, mlp_hidden=None), geometry))
+    batch = collate_training(tiny_examples(tok)[:3], tok.pad_token_id)
+    n_targets = (batch["labels"][:, 1:] != -100).sum().item()
+    seq_sum = model(**batch, reduction="sequence_sum").loss.item()
+    token_mean = model(**batch, reduction="token_mean").loss.item()
+    assert seq_sum * 3 == pytest.approx(token_mean * n_targets, rel=1e-5)
+
+
+def test_length_grouped_batches_are_deterministic_and_cover_everything():
+    lengths = [5, 50, 7, 48, 6, 49, 8, 47, 9, 46, 4, 45]
+    a = length_grouped_batches(lengths, 2, seed=1, epoch=0, group=6)
+    assert a == length_grouped_batches(lengths, 2, seed=1, epoch=0, group=6)
+    assert a != length_grouped_batches(lengths, 2, seed=1, epoch=1, group=6)
+    assert sorted(i for b in a for i in b) == list(range(12))
+    assert sum(abs(lengths[b[0]] - lengths[b[1]]) for b in a) < 20  # similar lengths batched together
+
+
+@pytest.fixture
+def train_cfg(compose_cfg):
+    return lambda run_dir, *extra: compose_cfg(
+        "model=tiny-llama",
+        "logger=none",
+        f"run_dir={run_dir}",
+        "task.train_size=24",
+        "train.max_steps=6",
+        "train.batch_size=4",
+        "train.lr=1e-2",
+        "train.checkpoint_every=2",
+        "method.prefix_length=3",
+        "method.mlp_hidden=16",
+        "method.dropout=0.2",
+        "eval.after_training=false",
+        *extra,
+    )
+
+
+@pytest.mark.needs_data
+def test_training_lowers_loss_and_leaves_lm_unchanged(tmp_path, train_cfg):
+    cfg = train_cfg(tmp_path / "run", "train.max_steps=30", "train.checkpoint_every=100", "method.dropout=0.0")
+    lm = load_base_model(cfg.model, load_tokenizer(cfg.model))
+    summary = run_training(cfg)
+    lines = (tmp_path / "run" / "log.jsonl").read_text().splitlines()
+    assert summary["steps"] == 30 and len(lines) == 3
+    import json
+
+    losses = [json.loads(line)["train/loss"] for line in lines]
+    assert losses[-1] < losses[0]
+    trained = load_base_model(cfg.model, load_tokenizer(cfg.model))
+    assert all(torch.equal(a, b) for a, b in zip(lm.state_dict().values(), trained.state_dict().values()))
+
+
+@pytest.mark.needs_data
+def test_resume_after_a_crash_gives_the_same_prefix(tmp_path, monkeypatch, train_cfg):
+    run_training(train_cfg(tmp_path / "straight"))
+
+    def crash(step, loss):
+        if step == 3:
+            raise KeyboardInterrupt("simulated crash")
+
+    monkeypatch.setattr(trainer, "on_step_end", crash)
+    with pytest.raises(KeyboardInterrupt):
+        run_training(train_cfg(tmp_path / "resumed"))
+    assert not (tmp_path / "resumed" / "prefix.safetensors").exists()
+    monkeypatch.setattr(trainer, "on_step_end", lambda step, loss: None)
+    run_training(train_cfg(tmp_path / "resumed"))  # checkpoint at step 2, resumes to 6
+    straight = load_file(str(tmp_path / "straight" / "prefix.safetensors"))
+    resumed = load_file(str(tmp_path / "resumed" / "prefix.safetensors"))
+    torch.testing.assert_close(resumed, straight, atol=0, rtol=0)
+
+
+@pytest.mark.needs_data
+@pytest.mark.slow
+def test_two_process_data_parallel_matches_one_process(tmp_path):
+    """2 processes (gloo, CPU) with the same global batch follow the 1-process trajectory."""
+    args = [
+        "-m",
+        "prefix_tuning.train",
+        "model=tiny-gpt2",
+        "logger=none",
+        "task.train_size=16",
+        "train.max_steps=4",
+        "train.batch_size=4",
+        "train.lr=1e-2",
+        "method.prefix_length=3",
+        "method.mlp_hidden=16",
+        "eval.after_training=false",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, *args, f"run_dir={tmp_path / 'one'}"], check=True, cwd=REPO, env=env)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node=2",
+            "--master_port=29533",
+            *args,
+            f"run_dir={tmp_path / 'two'}",
+        ],
+        check=True,
+        cwd=REPO,
+        env=env,
+    )
+    import json
+
+    summaries = [json.loads((tmp_path / run / "summary.json").read_text()) for run in ("one", "two")]
+    assert [s["processes"] for s in summaries] == [1, 2]  # really data parallel, not two lone runs
+    one = load_file(str(tmp_path / "one" / "prefix.safetensors"))["prefix_kv"]
+    two = load_file(str(tmp_path / "two" / "prefix.safetensors"))["prefix_kv"]
+    assert not torch.equal(one, torch.zeros_like(one))
+    torch.testing.assert_close(two, one, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.needs_data
+def test_wandb_logs_offline_without_network(tmp_path, train_cfg):
+    cfg = train_cfg(tmp_path / "run", "logger=wandb", "train.max_steps=2")
+    run_training(cfg)
+    runs = list((tmp_path / "run" / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(runs) == 1 and runs[0].stat().st_size > 0
