@@ -14,12 +14,14 @@ from omegaconf import DictConfig, OmegaConf
 from prefix_tuning import methods
 from prefix_tuning.core.causal import PrefixLM
 from prefix_tuning.core.seq2seq import Seq2SeqPrefixLM
+from prefix_tuning.core.word_init import init_token_ids
 from prefix_tuning.errors import UserError
 from prefix_tuning.generation.decode import DecodeSettings, decode
 from prefix_tuning.lm.loading import context_length, load_base_model, load_tokenizer, model_identity
 from prefix_tuning.report.loss_plot import plot_loss
 from prefix_tuning.tasks import registry
-from prefix_tuning.tasks.encoding import encode_pair, encode_seq2seq_pair
+from prefix_tuning.tasks.encoding import encode_pair, encode_seq2seq_pair, prompt_ids
+from prefix_tuning.tasks.records import Pair
 from prefix_tuning.training.run_logger import RunLogger
 from prefix_tuning.training.settings import TrainSettings
 from prefix_tuning.training.trainer import make_accelerator, train_method
@@ -59,19 +61,46 @@ def plain_model(lm):
     return (Seq2SeqPrefixLM if lm.config.is_encoder_decoder else PrefixLM)(lm, None)
 
 
-def train_run(cfg: DictConfig) -> dict:
-    """Set up, train, save the method, evaluate. Returns a summary with stage timings (also `summary.json`)."""
+def added_positions(method_cfg, tokenizer) -> int:
+    """Positions a method puts before the real tokens (a prefix's L; word init: the words' token count)."""
+    length = method_cfg.get("prefix_length")
+    if length is None and method_cfg.get("init") == "words" and method_cfg.get("init_words"):
+        length = len(init_token_ids(tokenizer, method_cfg.init_words))
+    return int(length or 0)
+
+
+def encode_examples(tokenizer, pairs, task_cfg, seq2seq: bool) -> list[tuple[list[int], list[int]]]:
+    """Token ids and labels of training pairs, with the task's source prompt (if any) before each source."""
+    if seq2seq:
+        prompt = f"{task_cfg.source_prompt} " if task_cfg.get("source_prompt") else ""
+        return [
+            encode_seq2seq_pair(
+                tokenizer, Pair(prompt + p.source, p.target), task_cfg.max_source_tokens, task_cfg.max_target_tokens
+            )
+            for p in pairs
+        ]
+    prompt = prompt_ids(tokenizer, task_cfg.get("source_prompt"))
+    return [encode_pair(tokenizer, p, task_cfg.max_source_tokens, task_cfg.max_target_tokens, prompt) for p in pairs]
+
+
+def train_run(cfg: DictConfig, lm=None, tokenizer=None) -> dict:
+    """Set up, train, save the method, evaluate. Returns a summary with stage timings (also `summary.json`).
+
+    `lm`/`tokenizer`: use these instead of loading the configured model (tests look at the LM trained).
+    """
     timings = {}
     start = time.perf_counter()
     run_dir = Path(cfg.run_dir)
     settings = TrainSettings.from_mapping(cfg.train)
     accelerator = make_accelerator(cfg.mixed_precision)
     pairs = registry.load_train_pairs(cfg.task)
-    tokenizer = load_tokenizer(cfg.model)
-    lm = load_base_model(cfg.model, tokenizer).to(accelerator.device)
-    check_fits_context(lm, int(cfg.method.get("prefix_length", 0)), cfg.task)
-    encode = encode_seq2seq_pair if lm.config.is_encoder_decoder else encode_pair
-    examples = [encode(tokenizer, p, cfg.task.max_source_tokens, cfg.task.max_target_tokens) for p in pairs]
+    dev_pairs = registry.load_dev_pairs(cfg.task) if settings.eval_every > 0 else []
+    tokenizer = tokenizer or load_tokenizer(cfg.model)
+    lm = (lm or load_base_model(cfg.model, tokenizer)).to(accelerator.device)
+    check_fits_context(lm, added_positions(cfg.method, tokenizer), cfg.task)
+    seq2seq = lm.config.is_encoder_decoder
+    examples = encode_examples(tokenizer, pairs, cfg.task, seq2seq)
+    dev_examples = encode_examples(tokenizer, dev_pairs, cfg.task, seq2seq)
     torch.manual_seed(cfg.seed)
     model = methods.build(cfg.method, lm, tokenizer)  # validates the method options before anything is written
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -84,7 +113,8 @@ def train_run(cfg: DictConfig) -> dict:
         run_dir, cfg.logger.kind, cfg.logger.project, cfg.logger.mode,
         OmegaConf.to_container(cfg, resolve=True), enabled=accelerator.is_main_process,
     )  # fmt: skip
-    summary = train_method(model, examples, settings, run_dir, tokenizer.pad_token_id, accelerator, logger, cfg.resume)
+    pad = tokenizer.pad_token_id
+    summary = train_method(model, examples, settings, run_dir, pad, accelerator, logger, cfg.resume, dev_examples)
     if accelerator.is_main_process:
         methods.save(cfg.method, model, run_dir, run_identity(cfg, lm))
     timings["train"] = time.perf_counter() - start
@@ -92,7 +122,8 @@ def train_run(cfg: DictConfig) -> dict:
     base = sum(p.numel() for p in lm.parameters())
     stored = model.stored_values()
     summary.update(
-        train_pairs=len(pairs), trainable_parameters=trained, base_parameters=base,
+        train_pairs=len(pairs), dev_pairs=len(dev_pairs), prefix_length=added_positions(cfg.method, tokenizer),
+        trainable_parameters=trained, base_parameters=base,
         stored_values=stored, stored_percent=100 * stored / base,
     )  # fmt: skip
     accelerator.print(
@@ -116,9 +147,23 @@ def train_run(cfg: DictConfig) -> dict:
     return summary
 
 
-def evaluate_run(cfg: DictConfig, run_dir: Path, lm=None, tokenizer=None, split: str | None = None,
-                 max_items: int | None = None, use_prefix: bool = True, name: str | None = None) -> dict:  # fmt: skip
-    """Decode and score; writes `run_dir/eval/<name>/{outputs.txt,metrics.json}` and returns the metrics."""
+def few_shot_prompt(cfg: DictConfig, tokenizer, shots: int) -> list[int]:
+    """The discrete-prompt baseline: the first `shots` training pairs of the run, each as it is trained on
+    (` {source} <eos> {target} <eos>`), before the test source."""
+    pairs = registry.load_train_pairs(cfg.task)[:shots]
+    return [
+        i for p in pairs for i in encode_pair(tokenizer, p, cfg.task.max_source_tokens, cfg.task.max_target_tokens)[0]
+    ]
+
+
+def evaluate_run(
+    cfg: DictConfig, run_dir: Path, lm=None, tokenizer=None, split: str | None = None,
+    max_items: int | None = None, use_prefix: bool = True, few_shot: int = 0,
+) -> dict:  # fmt: skip
+    """Decode and score; writes `run_dir/eval/<name>/{outputs.txt,metrics.json}` and returns the metrics.
+
+    `use_prefix=False`: the base model alone, zero-shot or (`few_shot=k`) with k training pairs in context.
+    """
     run_dir = Path(run_dir)
     split = split or cfg.task.eval_split
     tokenizer = tokenizer or load_tokenizer(cfg.model)
@@ -126,19 +171,25 @@ def evaluate_run(cfg: DictConfig, run_dir: Path, lm=None, tokenizer=None, split:
     model = methods.load(cfg.method, run_dir, lm, run_identity(cfg, lm)) if use_prefix else plain_model(lm)
     items = registry.load_eval_items(cfg.task, split, max_items)
     settings = DecodeSettings.from_mapping(cfg.task.decoding)
-    name = name or f"{split}{'' if use_prefix else '-zero_shot'}"
+    mode = "method" if use_prefix else ("few_shot" if few_shot else "zero_shot")
+    name = split if use_prefix else f"{split}-{mode}"
+    prompt = prompt_ids(tokenizer, cfg.task.get("source_prompt")) if use_prefix else []
+    if few_shot and not use_prefix:
+        prompt = few_shot_prompt(cfg, tokenizer, few_shot)
     start = time.perf_counter()
-    hypotheses = decode(model, tokenizer, [item.source for item in items], settings, desc=f"decode {name}")
+    sources = [item.source for item in items]
+    hypotheses = decode(model, tokenizer, sources, settings, desc=f"decode {name}", prompt=prompt)
     decode_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    scores = registry.score(cfg.task.name, hypotheses, items)
+    protocol = cfg.task.get("protocol", "paper")
+    scores = registry.score(cfg.task.name, hypotheses, items, protocol)
     score_seconds = time.perf_counter() - start
     out_dir = run_dir / "eval" / name
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "outputs.txt").write_text("".join(h + "\n" for h in hypotheses), encoding="utf-8")
     result = {
-        "split": split, "items": len(items), "use_prefix": use_prefix, "scores": scores,
-        "decode_seconds": decode_seconds, "score_seconds": score_seconds,
+        "split": split, "items": len(items), "use_prefix": use_prefix, "mode": mode, "few_shot": few_shot,
+        "protocol": protocol, "scores": scores, "decode_seconds": decode_seconds, "score_seconds": score_seconds,
     }  # fmt: skip
     (out_dir / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
     result["examples"] = [(item.source, h, item.references[0]) for item, h in list(zip(items, hypotheses))[:3]]

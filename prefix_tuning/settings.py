@@ -1,6 +1,9 @@
-"""Settings dataclasses from config sections: a typo or a missing key is a one-line error, never a silent default."""
+"""Settings dataclasses from config sections: a typo or a missing key is a one-line error, never a silent default.
+Also the `pick` config resolver (per-size tables such as Table 8), registered when the package is imported."""
 
 from dataclasses import fields
+
+from omegaconf import OmegaConf
 
 from prefix_tuning.errors import UserError
 
@@ -16,3 +19,14 @@ def from_section(cls, values, section: str):
     if missing:
         raise UserError(f"missing {section} option(s): {', '.join(sorted(missing))}")
     return cls(**values)
+
+
+def _pick(table, key):
+    """`${pick:${table8.prefix},${task.train_size}}`: the entry of a config mapping for a key of any type."""
+    if table is None or str(key) not in table:
+        raise UserError(f"no entry {key!r} in {list(table or {})} (a per-size table such as Table 8)")
+    return table[str(key)]
+
+
+if not OmegaConf.has_resolver("pick"):
+    OmegaConf.register_new_resolver("pick", _pick)

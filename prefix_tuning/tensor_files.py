@@ -112,6 +112,33 @@ def load_module(module: torch.nn.Module, path: Path, identity: dict, method: str
         raise UserError(f"{path} does not fit this {method} model: {str(err).strip().splitlines()[0]}") from None
 
 
+def save_tensors(path: Path, tensors: dict[str, torch.Tensor], identity: dict, method: str, extra: dict | None = None):
+    """Named tensors with the common metadata."""
+    with atomic_file(path) as tmp:
+        save_file(
+            {k: t.detach().contiguous().cpu() for k, t in tensors.items()},
+            str(tmp),
+            metadata=header(identity, method, extra),
+        )
+
+
+def load_tensors(path: Path, identity: dict, method: str, shapes: dict[str, tuple]) -> dict[str, torch.Tensor]:
+    """The tensors of a file written by `save_tensors`, after checking method, base model and each tensor's
+    shape against `shapes` (None: any size in that dimension)."""
+    meta = read_metadata(path)
+    check_metadata(
+        path, meta, {"method": method, "base_model": identity["base_model"], "architecture": identity["architecture"]}
+    )
+    tensors = load_file(str(path))
+    for name, shape in shapes.items():
+        got = tuple(tensors[name].shape) if name in tensors else None
+        if got is None or len(got) != len(shape) or any(w is not None and w != g for w, g in zip(shape, got)):
+            raise UserError(
+                f"{path} does not fit this {method} model: tensor {name!r} has shape {got}, expected {shape}"
+            )
+    return tensors
+
+
 def _shape_metadata(kv: torch.Tensor, key_prefix: str = "") -> dict[str, str]:
     layers, _, kv_heads, length, head_dim = kv.shape
     values = {"n_layers": layers, "n_kv_heads": kv_heads, "head_dim": head_dim, "prefix_length": length}

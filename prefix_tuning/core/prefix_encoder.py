@@ -12,28 +12,39 @@ from prefix_tuning.core.geometry import KVGeometry
 from prefix_tuning.core.prefix_config import PrefixConfig
 
 
-class PrefixEncoder(nn.Module):
-    """The trainable prefix: with the MLP reparametrization, or P trained directly."""
+class ReparametrizedTable(nn.Module):
+    """L trainable rows of width `out_width`: MLP(P') with P' [L, in_width] (the paper's reparametrization,
+    section 4.3), or the rows themselves when `mlp_hidden` is None."""
 
-    def __init__(self, config: PrefixConfig, geometry: KVGeometry):
+    def __init__(self, config: PrefixConfig, in_width: int, out_width: int):
         super().__init__()
-        self.config = config
-        self.geometry = geometry
-        length, out = config.prefix_length, geometry.values_per_position
-        if config.mlp_hidden:
-            # N(0, 1) like the nn.Embedding of arange(L) in the original code.
-            self.embedding = nn.Parameter(torch.randn(length, geometry.hidden_size))
-            self.mlp = nn.Sequential(
-                nn.Linear(geometry.hidden_size, config.mlp_hidden), nn.Tanh(), nn.Linear(config.mlp_hidden, out)
+        if config.prefix_length is None:
+            raise ValueError(
+                "the table needs a prefix_length (word init resolves it first: word_init.with_word_length)"
             )
-        else:
-            self.embedding = nn.Parameter(torch.randn(length, out) * 0.02)
-            self.mlp = None
-        self.dropout = nn.Dropout(config.dropout)
+        self.config = config
+        width = in_width if config.mlp_hidden else out_width
+        # P' (or P without the MLP): N(0, 1) as the original code's nn.Embedding, or U(0, 1) as the paper's A.5.
+        shape = (config.prefix_length, width)
+        self.embedding = nn.Parameter(torch.randn(shape) if config.random_init == "normal" else torch.rand(shape))
+        self.mlp = None
+        if config.mlp_hidden:
+            self.mlp = nn.Sequential(
+                nn.Linear(in_width, config.mlp_hidden), nn.Tanh(), nn.Linear(config.mlp_hidden, out_width)
+            )
 
     def flat(self) -> torch.Tensor:
-        """P as [L, n_layers * 2 * n_kv_heads * head_dim], before dropout."""
+        """The rows [L, out_width]."""
         return self.mlp(self.embedding) if self.mlp is not None else self.embedding
+
+
+class PrefixEncoder(ReparametrizedTable):
+    """The trainable prefix: P = MLP(P') (or P trained directly), as per-layer keys and values."""
+
+    def __init__(self, config: PrefixConfig, geometry: KVGeometry):
+        super().__init__(config, geometry.hidden_size, geometry.values_per_position)
+        self.geometry = geometry
+        self.dropout = nn.Dropout(config.dropout)
 
     def forward(self) -> torch.Tensor:
         """Per-layer prefix keys and values, [n_layers, 2, n_kv_heads, L, head_dim]."""
@@ -66,3 +77,6 @@ class FixedPrefix(nn.Module):
 
     def forward(self) -> torch.Tensor:
         return self.kv
+
+    def materialize(self) -> torch.Tensor:
+        return self.kv.detach().clone()

@@ -10,7 +10,9 @@ the one place where BART and T5 attention take keys/values from outside:
   turns the keyword `encoder_prefix=` (which the stacks pass down in their **kwargs) into
   `cache=`: a read-only cache holding only the prefix. The attention then sees [prefix; source].
 - Decoder self-attention: the self-attention half of an `EncoderDecoderCache` holds the prefix,
-  so decoder tokens see it as L earlier tokens (positions start at L, in training and generation).
+  so decoder tokens attend to it as L earlier tokens. Their learned positions still start at 0, as
+  in the original code (BART counts positions from the cache length, so a pre-hook on the decoder's
+  position embedding, `ARCHITECTURES[...].decoder_positions`, takes the prefix length off again).
 - Decoder cross-attention: the cross-attention half holds [prefix; encoder keys/values], which the
   decoder reads and never recomputes; `ARCHITECTURES[...].cross_attention` names the projections.
 - The source mask is extended with L ones once: it serves the encoder self-attention and, as the
@@ -18,12 +20,12 @@ the one place where BART and T5 attention take keys/values from outside:
 
 A forward pass uses read-only caches (`PrefixLayer` stores nothing), so recomputing a layer
 (gradient checkpointing of the frozen model) sees exactly the same keys/values; generation uses
-growing `DynamicCache`s laid out for batch x beams rows. Sources are right-padded: BART's encoder
-positions ignore the mask, so left padding would shift them.
+growing `DynamicCache`s laid out for batch x beams rows. A prefix is one for the batch
+([layers, 2, H, L, D] per part) or one per row ([batch, layers, 2, H, L, D]: mixed tasks in a batch).
+Sources are right-padded: BART's encoder positions ignore the mask, so left padding would shift them.
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import contextlib
 
 import torch
 from torch import nn
@@ -34,60 +36,12 @@ from prefix_tuning.core.causal import with_prefix_mask
 from prefix_tuning.core.geometry import KVGeometry
 from prefix_tuning.core.prefix_config import PrefixConfig
 from prefix_tuning.core.prefix_encoder import FixedPrefix, PrefixEncoder
+from prefix_tuning.core.seq2seq_architectures import architecture, seq2seq_geometries
 from prefix_tuning.core.steered_lm import SteeredLM
-from prefix_tuning.errors import UserError
 from prefix_tuning.training.label_loss import aligned_label_loss
 
 PARTS = ("encoder", "decoder", "cross")  # encoder self-attention, decoder self-attention, cross-attention
 ENCODER_PREFIX_KWARG = "encoder_prefix"
-
-
-@dataclass(frozen=True)
-class Architecture:
-    """Where the prefixes go in one architecture's modules, and the prefix shapes it needs."""
-
-    geometries: Callable  # config -> {part: KVGeometry}
-    encoder_attention: Callable  # lm -> encoder self-attention modules, by layer
-    cross_attention: Callable  # lm -> [(key projection, value projection)] of the cross-attention, by layer
-
-
-def _bart_geometries(c) -> dict:
-    encoder = KVGeometry(c.encoder_layers, c.encoder_attention_heads, c.d_model // c.encoder_attention_heads, c.d_model)
-    decoder = KVGeometry(c.decoder_layers, c.decoder_attention_heads, c.d_model // c.decoder_attention_heads, c.d_model)
-    return {"encoder": encoder, "decoder": decoder, "cross": decoder}
-
-
-def _t5_geometries(c) -> dict:
-    encoder = KVGeometry(c.num_layers, c.num_heads, c.d_kv, c.d_model)
-    decoder = KVGeometry(c.num_decoder_layers, c.num_heads, c.d_kv, c.d_model)
-    return {"encoder": encoder, "decoder": decoder, "cross": decoder}
-
-
-ARCHITECTURES = {
-    "bart": Architecture(
-        geometries=_bart_geometries,
-        encoder_attention=lambda lm: [layer.self_attn for layer in lm.model.encoder.layers],
-        cross_attention=lambda lm: [(d.encoder_attn.k_proj, d.encoder_attn.v_proj) for d in lm.model.decoder.layers],
-    ),
-    "t5": Architecture(
-        geometries=_t5_geometries,
-        encoder_attention=lambda lm: [block.layer[0].SelfAttention for block in lm.encoder.block],
-        cross_attention=lambda lm: [
-            (b.layer[1].EncDecAttention.k, b.layer[1].EncDecAttention.v) for b in lm.decoder.block
-        ],
-    ),
-}
-
-
-def architecture(config) -> Architecture:
-    if config.model_type not in ARCHITECTURES:
-        raise UserError(f"encoder-decoder prefix-tuning supports {', '.join(ARCHITECTURES)}, not {config.model_type!r}")
-    return ARCHITECTURES[config.model_type]
-
-
-def seq2seq_geometries(config) -> dict[str, KVGeometry]:
-    """Prefix shapes of the three parts: encoder self-attention, decoder self-attention, cross-attention."""
-    return architecture(config).geometries(config)
 
 
 class Seq2SeqPrefix(nn.Module):
@@ -129,17 +83,19 @@ class PrefixLayer(DynamicLayer):
         return torch.cat([self.keys, key_states], dim=-2), torch.cat([self.values, value_states], dim=-2)
 
 
-def per_layer(kv: torch.Tensor, rows: int, dtype: torch.dtype) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """[layers, 2, H, L, D] (shared by all rows) or [rows, layers, 2, H, L, D] -> per layer ([rows, H, L, D],) * 2."""
-    kv = kv.to(dtype)
+def rows_of(kv: torch.Tensor, batch: int, beams: int = 1) -> torch.Tensor:
+    """[layers, 2, H, L, D] (shared) or [batch, layers, 2, H, L, D] (per row) -> [batch * beams, layers, 2, H, L, D]."""
     if kv.dim() == 5:
-        kv = kv.unsqueeze(0).expand(rows, *kv.shape)
-    return [(kv[:, i, 0], kv[:, i, 1]) for i in range(kv.shape[1])]
+        return kv.unsqueeze(0).expand(batch * beams, *kv.shape)
+    if kv.shape[0] != batch:
+        raise ValueError(f"per-row prefix has {kv.shape[0]} rows for a batch of {batch}")
+    return kv.repeat_interleave(beams, dim=0) if beams > 1 else kv
 
 
 def make_cache(kv: torch.Tensor, rows: int, dtype: torch.dtype, read_only: bool) -> Cache:
-    """A cache pre-filled with `kv`: read-only (a forward pass) or growing (generation)."""
-    layers = per_layer(kv, rows, dtype)
+    """A cache pre-filled with `kv` [rows, layers, 2, H, L, D] (or shared): read-only (a forward pass) or growing (generation)."""
+    kv = rows_of(kv, rows).to(dtype)
+    layers = [(kv[:, i, 0], kv[:, i, 1]) for i in range(kv.shape[1])]
     if read_only:
         return Cache(layers=[PrefixLayer(k, v) for k, v in layers])
     return DynamicCache(ddp_cache_data=layers)
@@ -153,17 +109,43 @@ def _use_encoder_prefix(module, args, kwargs):
     return args, kwargs
 
 
-def install_encoder_seam(lm):
-    """Hook every encoder self-attention module of `lm` (once per model)."""
-    if getattr(lm, "_prefix_tuning_encoder_seam", False):
+def _unshift_positions(module, args, kwargs):
+    """Forward pre-hook of the decoder's position embedding: positions count from 0 under a prefix."""
+    shift = getattr(module, "_prefix_tuning_shift", 0)
+    if shift and kwargs.get("position_ids") is not None:
+        kwargs["position_ids"] = kwargs["position_ids"] - shift
+    return args, kwargs
+
+
+def install_seams(lm):
+    """Hook every encoder self-attention module and the decoder's position embedding of `lm` (once per model)."""
+    if getattr(lm, "_prefix_tuning_seams", False):
         return
-    for module in architecture(lm.config).encoder_attention(lm):
+    arch = architecture(lm.config)
+    for module in arch.encoder_attention(lm):
         module.register_forward_pre_hook(_use_encoder_prefix, with_kwargs=True)
-    lm._prefix_tuning_encoder_seam = True
+    if (positions := arch.decoder_positions(lm)) is not None:
+        positions.register_forward_pre_hook(_unshift_positions, with_kwargs=True)
+    lm._prefix_tuning_seams = True
 
 
-def cross_attention_kv(lm, encoder_hidden: torch.Tensor, geometry: KVGeometry) -> torch.Tensor:
+@contextlib.contextmanager
+def decoder_positions_from_zero(lm, prefix_length: int):
+    """While active, the decoder's learned positions ignore the `prefix_length` cached prefix positions."""
+    positions = architecture(lm.config).decoder_positions(lm)
+    if positions is None or not prefix_length:
+        yield
+        return
+    positions._prefix_tuning_shift = prefix_length
+    try:
+        yield
+    finally:
+        positions._prefix_tuning_shift = 0
+
+
+def cross_attention_kv(lm, encoder_hidden: torch.Tensor) -> torch.Tensor:
     """The cross-attention keys/values of the encoder output in every decoder layer, [B, layers, 2, H, S, D]."""
+    geometry = seq2seq_geometries(lm.config)["cross"]
     batch, length, _ = encoder_hidden.shape
 
     def heads(projection):
@@ -186,27 +168,32 @@ def _encode(lm, input_ids, attention_mask, kvs):
 
 def _decoder_cache(lm, kvs, encoder_hidden, beams: int, read_only: bool) -> EncoderDecoderCache:
     """Decoder self-attention: the prefix; cross-attention: [prefix; encoder keys/values]; batch x beams rows."""
-    rows = encoder_hidden.shape[0] * beams
-    geometry = seq2seq_geometries(lm.config)["cross"]
-    encoder_kv = cross_attention_kv(lm, encoder_hidden, geometry).repeat_interleave(beams, dim=0)
-    prefix = kvs["cross"].to(encoder_kv.dtype).unsqueeze(0).expand(rows, -1, -1, -1, -1, -1)
-    cross = torch.cat([prefix, encoder_kv], dim=-2)
+    batch = encoder_hidden.shape[0]
+    encoder_kv = cross_attention_kv(lm, encoder_hidden).repeat_interleave(beams, dim=0)
+    cross = torch.cat([rows_of(kvs["cross"], batch, beams).to(encoder_kv.dtype), encoder_kv], dim=-2)
+    decoder = rows_of(kvs["decoder"], batch, beams)
+    rows = batch * beams
     return EncoderDecoderCache(
-        make_cache(kvs["decoder"], rows, lm.dtype, read_only), make_cache(cross, rows, lm.dtype, read_only)
+        make_cache(decoder, rows, lm.dtype, read_only), make_cache(cross, rows, lm.dtype, read_only)
     )
 
 
 def seq2seq_forward(lm, input_ids, attention_mask, kvs, labels=None, reduction="sequence_sum", decoder_input_ids=None):
     """A `TargetLoss` on the target tokens (labels == -100 on padding) or, without labels, logits for
     `decoder_input_ids`. `kvs`: {part: P} or None (the plain model)."""
-    install_encoder_seam(lm)
+    install_seams(lm)
     encoded, mask = _encode(lm, input_ids, attention_mask, kvs)
     if decoder_input_ids is None:
         decoder_input_ids = lm.prepare_decoder_input_ids_from_labels(labels=labels)
     cache = None if kvs is None else _decoder_cache(lm, kvs, encoded.last_hidden_state, 1, read_only=True)
-    logits = lm(
-        encoder_outputs=encoded, attention_mask=mask, decoder_input_ids=decoder_input_ids, cache=cache, use_cache=False
-    ).logits
+    with decoder_positions_from_zero(lm, 0 if kvs is None else kvs["decoder"].shape[-2]):
+        logits = lm(
+            encoder_outputs=encoded,
+            attention_mask=mask,
+            decoder_input_ids=decoder_input_ids,
+            cache=cache,
+            use_cache=False,
+        ).logits
     if labels is None:
         return logits
     return aligned_label_loss(logits, labels, reduction)
@@ -218,13 +205,35 @@ def seq2seq_generate(lm, input_ids, attention_mask, kvs, **generate_kwargs):
 
     Returns only the generated decoder tokens (no decoder start token), [batch * num_return_sequences, new].
     """
-    install_encoder_seam(lm)
+    install_seams(lm)
     encoded, mask = _encode(lm, input_ids, attention_mask, kvs)
     beams = generate_kwargs.get("num_beams", 1)
     # The encoder ran above (with its prefix); generate expands its output and the mask to batch x beams.
     cache = None if kvs is None else _decoder_cache(lm, kvs, encoded.last_hidden_state, beams, read_only=False)
-    out = lm.generate(input_ids=input_ids, attention_mask=mask, encoder_outputs=encoded, cache=cache, **generate_kwargs)
+    with decoder_positions_from_zero(lm, 0 if kvs is None else kvs["decoder"].shape[-2]):
+        out = lm.generate(
+            input_ids=input_ids, attention_mask=mask, encoder_outputs=encoded, cache=cache, **generate_kwargs
+        )
     return out[:, 1:]
+
+
+@torch.no_grad()
+def seq2seq_token_kv(lm, ids: list[int]) -> dict[str, torch.Tensor]:
+    """What each of the three prefixes sees of real tokens `ids` (word init): the encoder self-attention
+    keys/values of the encoder reading them, the decoder self-attention keys/values of the decoder
+    reading them (positions from 0), and the cross-attention keys/values of their encoder output.
+    {part: [layers, 2, H, len(ids), D]}."""
+    install_seams(lm)
+    tokens = torch.tensor([ids], device=lm.device)
+    recorder = DynamicCache()  # the encoder seam hands it to every encoder layer, which appends its keys/values
+    encoded = lm.get_encoder()(input_ids=tokens, **{ENCODER_PREFIX_KWARG: recorder})
+    decoder = lm(encoder_outputs=encoded, decoder_input_ids=tokens, use_cache=True).cache.self_attention_cache
+    stack = lambda cache: torch.stack([torch.stack([layer.keys, layer.values], dim=1) for layer in cache.layers], dim=1)  # noqa: E731
+    return {
+        "encoder": stack(recorder)[0],
+        "decoder": stack(decoder)[0],
+        "cross": cross_attention_kv(lm, encoded.last_hidden_state)[0],
+    }
 
 
 class Seq2SeqPrefixLM(SteeredLM):
@@ -232,12 +241,16 @@ class Seq2SeqPrefixLM(SteeredLM):
 
     `input_ids`/`attention_mask` are the source (encoder, right-padded); `labels` the target, from
     which the decoder inputs are shifted as the model itself does. `prefix=None` is the plain model.
+    The LM's weights are frozen but its own dropout stays on while the prefix trains, as in the
+    original code (BART is a train-mode submodule there).
     """
+
+    lm_dropout_in_training = True
 
     def __init__(self, lm: nn.Module, prefix: Seq2SeqPrefix | None):
         super().__init__(lm)
         self.prefix = prefix
-        install_encoder_seam(lm)
+        install_seams(lm)
 
     @property
     def trainable(self):
@@ -251,6 +264,7 @@ class Seq2SeqPrefixLM(SteeredLM):
         kvs = None if self.prefix is None else self.prefix()
         return seq2seq_forward(self.lm, input_ids, attention_mask, kvs, labels, reduction, decoder_input_ids)
 
-    def generate(self, input_ids, attention_mask, **generate_kwargs):
-        kvs = None if self.prefix is None else self.prefix()
+    def generate(self, input_ids, attention_mask, kvs=None, **generate_kwargs):
+        """`kvs` overrides the prefixes ({part: [B, layers, 2, H, L, D]}: one set per row)."""
+        kvs = kvs if kvs is not None else (None if self.prefix is None else self.prefix())
         return seq2seq_generate(self.lm, input_ids, attention_mask, kvs, **generate_kwargs)

@@ -1,4 +1,9 @@
-"""Decoding as the paper: beam search, length limits, newline tokens banned, output cut at the first EOS."""
+"""Decoding as the paper: beam search, length limits, newline tokens banned, output cut at the first EOS.
+
+Every setting `generate` uses comes from the task's `decoding:` config (configs/decoding/), passed
+explicitly, so nothing is inherited from a hub model's generation config (bart-large's holds beam 4,
+no_repeat_ngram_size 3 and early stopping) except its special-token ids.
+"""
 
 from dataclasses import dataclass
 
@@ -19,6 +24,8 @@ class DecodeSettings:
     min_new_tokens: int
     max_new_tokens: int
     length_penalty: float
+    no_repeat_ngram_size: int  # 0: no constraint
+    early_stopping: bool  # beam search stops when num_beams hypotheses are done
     ban_newlines: bool
     batch_size: int
     max_source_tokens: int
@@ -47,37 +54,52 @@ def cut_at_eos(ids: list[int], eos_id: int) -> list[int]:
     return ids[: ids.index(eos_id)] if eos_id in ids else ids
 
 
-def decode(
-    model: SteeredLM, tokenizer, sources: list[str], settings: DecodeSettings, desc: str = "decode"
-) -> list[str]:
-    """One output per source, in input order. Batches are formed from sources of similar length.
-
-    A causal LM continues left-padded prompts; an encoder-decoder reads right-padded sources (BART's
-    encoder positions ignore padding) and `generate` returns its decoder tokens.
-    """
-    seq2seq = model.lm.config.is_encoder_decoder
-    encode = encode_text if seq2seq else encode_source
-    prompts = [encode(tokenizer, s, settings.max_source_tokens) for s in sources]
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
-    outputs: list[str] = [""] * len(prompts)
-    device = next(model.lm.parameters()).device
-    generate_kwargs = dict(
+def generate_kwargs(settings: DecodeSettings, tokenizer) -> dict:
+    """The keyword arguments `generate` gets: every decoding setting, explicitly."""
+    kwargs = dict(
         num_beams=settings.num_beams,
         min_new_tokens=settings.min_new_tokens,
         max_new_tokens=settings.max_new_tokens,
         length_penalty=settings.length_penalty,
+        no_repeat_ngram_size=settings.no_repeat_ngram_size,
+        early_stopping=settings.early_stopping,
         do_sample=False,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
     if settings.ban_newlines:
-        generate_kwargs["bad_words_ids"] = newline_token_ids(tokenizer)
+        kwargs["bad_words_ids"] = newline_token_ids(tokenizer)
+    return kwargs
+
+
+def decode(
+    model: SteeredLM,
+    tokenizer,
+    sources: list[str],
+    settings: DecodeSettings,
+    desc: str = "decode",
+    prompt: list[int] = (),
+) -> list[str]:
+    """One output per source, in input order. Batches are formed from sources of similar length.
+
+    A causal LM continues left-padded prompts (`prompt` ids before each source); an encoder-decoder reads
+    right-padded sources (BART's encoder positions ignore padding) and `generate` returns its decoder tokens.
+    """
+    seq2seq = model.lm.config.is_encoder_decoder
+    if seq2seq:
+        prompts = [encode_text(tokenizer, s, settings.max_source_tokens) for s in sources]
+    else:
+        prompts = [encode_source(tokenizer, s, settings.max_source_tokens, prompt) for s in sources]
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
+    outputs: list[str] = [""] * len(prompts)
+    device = next(model.lm.parameters()).device
+    kwargs = generate_kwargs(settings, tokenizer)
     model.eval()
     with tqdm(total=len(prompts), desc=desc, unit="input") as bar:
         for start in range(0, len(order), settings.batch_size):
             rows = order[start : start + settings.batch_size]
             ids, mask = pad_batch([prompts[i] for i in rows], tokenizer.pad_token_id, "right" if seq2seq else "left")
-            new = model.generate(ids.to(device), mask.to(device), **generate_kwargs)
+            new = model.generate(ids.to(device), mask.to(device), **kwargs)
             for row, seq in zip(rows, new.tolist()):
                 outputs[row] = tokenizer.decode(
                     cut_at_eos(seq, tokenizer.eos_token_id), skip_special_tokens=True

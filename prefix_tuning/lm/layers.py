@@ -49,3 +49,14 @@ def attention_and_mlp(layer: nn.Module) -> tuple[nn.Module, nn.Module]:
             f"{type(layer).__name__}: cannot find its attention and MLP (supported: GPT-2 and Llama-style decoders)"
         )
     return attention, mlp
+
+
+def final_norm(lm) -> nn.Module:
+    """The layer norm after the last block of a decoder-only LM (GPT-2 `ln_f`, Llama-style `norm`)."""
+    body = lm.base_model
+    for name in ("norm", "ln_f"):
+        if isinstance(getattr(body, name, None), nn.Module):
+            return getattr(body, name)
+    raise UserError(
+        f"{type(lm).__name__}: cannot find its final layer norm (supported: GPT-2 and Llama-style decoders)"
+    )

@@ -9,10 +9,9 @@ from pathlib import Path
 from prefix_tuning.core.causal import PrefixLM
 from prefix_tuning.core.geometry import KVGeometry
 from prefix_tuning.core.prefix_config import PrefixConfig
-from prefix_tuning.core.prefix_encoder import FixedPrefix, PrefixEncoder
-from prefix_tuning.core.seq2seq import Seq2SeqPrefix, Seq2SeqPrefixLM, seq2seq_geometries
-from prefix_tuning.core.word_init import init_from_words
-from prefix_tuning.errors import UserError
+from prefix_tuning.core.prefix_encoder import FixedPrefix, PrefixEncoder, from_kv
+from prefix_tuning.core.seq2seq import PARTS, Seq2SeqPrefix, Seq2SeqPrefixLM, seq2seq_geometries, seq2seq_token_kv
+from prefix_tuning.core.word_init import fit_mlp, init_from_words, init_token_ids, with_word_length
 from prefix_tuning.methods.options import options
 from prefix_tuning.tensor_files import load_prefix, save_prefix
 
@@ -20,24 +19,38 @@ NAME = "prefix"
 PREFIX_FILE = "prefix.safetensors"
 
 
+def prefix_config(method_cfg, tokenizer) -> PrefixConfig:
+    """The method's PrefixConfig, with L resolved to the init words' token count under word init."""
+    return with_word_length(PrefixConfig.from_mapping(options(method_cfg)), tokenizer)
+
+
 def build_encoder(method_cfg, lm, tokenizer) -> PrefixEncoder:
     """The trainable prefix of a causal LM, initialized as configured (shared with the infix ablation)."""
-    config = PrefixConfig.from_mapping(options(method_cfg))
+    config = prefix_config(method_cfg, tokenizer)
     encoder = PrefixEncoder(config, KVGeometry.of(lm.config)).to(lm.device)
     if config.init == "words":
         mse = init_from_words(encoder, lm, tokenizer)
-        print(f"prefix initialized from the words {config.init_words!r} (fit MSE {mse:.2e})")
+        print(f"prefix of {config.prefix_length} positions initialized from {config.init_words!r} (fit MSE {mse:.2e})")
     return encoder
+
+
+def build_seq2seq_prefix(method_cfg, lm, tokenizer) -> Seq2SeqPrefix:
+    """The three trainable prefixes of an encoder-decoder; under word init each part's MLP is fitted to
+    what that attention sees of the words (`seq2seq_token_kv`)."""
+    config = prefix_config(method_cfg, tokenizer)
+    prefix = Seq2SeqPrefix.trainable(config, seq2seq_geometries(lm.config)).to(lm.device)
+    if config.init == "words":
+        targets = seq2seq_token_kv(lm, init_token_ids(tokenizer, config.init_words))
+        errors = [fit_mlp(prefix.parts[part], from_kv(targets[part].float())) for part in PARTS]
+        print(
+            f"prefixes of {config.prefix_length} positions initialized from {config.init_words!r} (fit MSE {max(errors):.2e})"
+        )
+    return prefix
 
 
 def build(method_cfg, lm, tokenizer) -> PrefixLM | Seq2SeqPrefixLM:
     if lm.config.is_encoder_decoder:
-        config = PrefixConfig.from_mapping(options(method_cfg))
-        if config.init == "words":
-            raise UserError(
-                "prefix init=words is implemented for causal LMs only; use init=random with encoder-decoders"
-            )
-        return Seq2SeqPrefixLM(lm, Seq2SeqPrefix.trainable(config, seq2seq_geometries(lm.config)).to(lm.device))
+        return Seq2SeqPrefixLM(lm, build_seq2seq_prefix(method_cfg, lm, tokenizer))
     return PrefixLM(lm, build_encoder(method_cfg, lm, tokenizer))
 
 

@@ -3,21 +3,30 @@
 Causal LM: a training example is ` {source} <eos> {target} <eos>` (the original code's format, with
 the model's EOS as separator), labels masked on the source. Encoder-decoder: the source ids (with the
 tokenizer's own special tokens, ending in EOS) go to the encoder and the target ids are the labels.
+A `prompt` (token ids) goes before every source: a discrete prompt such as the low-data fine-tuning
+baseline's init words (`task.source_prompt`, tokenized by `prompt_ids`) or few-shot demonstrations.
 """
 
 from prefix_tuning.tasks.records import Pair
 from prefix_tuning.training.label_loss import IGNORE_INDEX
 
 
-def encode_source(tokenizer, source: str, max_source_tokens: int) -> list[int]:
-    """Prompt ids: ` {source} <eos>`, the source truncated to `max_source_tokens`."""
+def prompt_ids(tokenizer, text: str | None) -> list[int]:
+    """The ids of a text prompt, ` {text}` ([] for none)."""
+    return tokenizer(" " + text.strip(), add_special_tokens=False)["input_ids"] if text else []
+
+
+def encode_source(tokenizer, source: str, max_source_tokens: int, prompt: list[int] = ()) -> list[int]:
+    """Prompt ids: `[prompt] {source} <eos>`, the source truncated to `max_source_tokens`."""
     ids = tokenizer(" " + source, add_special_tokens=False)["input_ids"][:max_source_tokens]
-    return ids + [tokenizer.eos_token_id]
+    return [*prompt, *ids, tokenizer.eos_token_id]
 
 
-def encode_pair(tokenizer, pair: Pair, max_source_tokens: int, max_target_tokens: int) -> tuple[list[int], list[int]]:
+def encode_pair(
+    tokenizer, pair: Pair, max_source_tokens: int, max_target_tokens: int, prompt: list[int] = ()
+) -> tuple[list[int], list[int]]:
     """(input_ids, labels) for one training pair; labels are IGNORE_INDEX on the prompt."""
-    prompt = encode_source(tokenizer, pair.source, max_source_tokens)
+    prompt = encode_source(tokenizer, pair.source, max_source_tokens, prompt)
     target = tokenizer(" " + pair.target, add_special_tokens=False)["input_ids"][:max_target_tokens]
     target = target + [tokenizer.eos_token_id]
     return prompt + target, [IGNORE_INDEX] * len(prompt) + target

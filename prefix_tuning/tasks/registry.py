@@ -4,8 +4,14 @@ A task config (configs/task/*.yaml) names the loader's splits and may add:
   loader_args: {...}          keyword arguments for the loader (WebNLG categories, XSUM extrapolation split)
   train_range / eval_range:   [start, end) slices of the split (offline smoke runs on tiny data)
   train_size, subset_seed:    a low-data random subset of the training pairs (paper section 6.2)
+  dev_split, dev_range, dev_size: the pairs whose loss selects the checkpoint kept (train.eval_every);
+                              dev_range slices the split, dev_size caps them
+  dev_fraction, dev_pool:     low-data: a dev set of dev_fraction x train_size pairs drawn with the subset
+                              (appendix A.2: 30%), from the training pool (disjoint from the subset) or the dev split
 """
 
+import functools
+import json
 import random
 
 from omegaconf import OmegaConf
@@ -39,15 +45,48 @@ def _slice(items: list, bounds, what: str) -> list:
     return items[start:end]
 
 
+@functools.lru_cache(maxsize=8)
+def _cached_pairs(task: str, split: str, loader_args: str) -> tuple:
+    """A split's pairs, read once per process (a sweep's runs share them; pairs are immutable)."""
+    return tuple(task_module(task).load_pairs(split, **json.loads(loader_args)))
+
+
+def _pairs(task_cfg, split: str) -> list:
+    return list(_cached_pairs(task_cfg.name, split, json.dumps(_loader_args(task_cfg), sort_keys=True, default=str)))
+
+
+def _train_pool(task_cfg) -> list:
+    return _slice(_pairs(task_cfg, task_cfg.train_split), task_cfg.get("train_range"), "train_range")
+
+
 def load_train_pairs(task_cfg) -> list:
     """Training pairs of the task's train split, with the optional range and low-data subset."""
-    module = task_module(task_cfg.name)
-    pairs = _slice(
-        module.load_pairs(task_cfg.train_split, **_loader_args(task_cfg)), task_cfg.get("train_range"), "train_range"
-    )
+    pairs = _train_pool(task_cfg)
     if task_cfg.get("train_size"):
-        pairs = subsample(pairs, int(task_cfg.train_size), int(task_cfg.get("subset_seed", 0)))
+        pairs = subsample(pairs, int(task_cfg.train_size), int(task_cfg.get("subset_seed", 0)))[0]
     return pairs
+
+
+def dev_size_of(task_cfg) -> int:
+    """The low-data dev set's size: dev_fraction x train_size, at least 1 (0 without a low-data subset)."""
+    if not task_cfg.get("train_size") or not task_cfg.get("dev_fraction"):
+        return 0
+    return max(1, round(float(task_cfg.dev_fraction) * int(task_cfg.train_size)))
+
+
+def load_dev_pairs(task_cfg) -> list:
+    """The pairs whose loss picks the checkpoint kept: a low-data subset's own dev set, or the dev split."""
+    size, pool = dev_size_of(task_cfg), task_cfg.get("dev_pool", "train")
+    if size and pool == "train":
+        return subsample(_train_pool(task_cfg), int(task_cfg.train_size), int(task_cfg.get("subset_seed", 0)), size)[1]
+    if not task_cfg.get("dev_split"):
+        raise UserError(f"task {task_cfg.name} has no dev_split for train.eval_every (set task.dev_split)")
+    pairs = _pairs(task_cfg, task_cfg.dev_split)
+    if size:  # low-data dev drawn from the dev split (the original XSUM low-data runs)
+        return subsample(pairs, size, int(task_cfg.get("subset_seed", 0)))[0]
+    pairs = _slice(pairs, task_cfg.get("dev_range"), "dev_range")
+    cap = task_cfg.get("dev_size")
+    return pairs[: int(cap)] if cap else pairs
 
 
 def load_eval_items(task_cfg, split: str, max_items: int | None = None) -> list:
@@ -58,13 +97,18 @@ def load_eval_items(task_cfg, split: str, max_items: int | None = None) -> list:
     return items[:max_items] if max_items else items
 
 
-def score(task: str, hypotheses: list[str], items) -> dict[str, float]:
-    """Score outputs against the references carried by the evaluation items."""
-    return task_module(task).score_items(hypotheses, items)
+def score(task: str, hypotheses: list[str], items, protocol: str) -> dict[str, float]:
+    """Score outputs against the references carried by the evaluation items (`tasks/protocols.py`)."""
+    return task_module(task).score_items(hypotheses, items, protocol)
 
 
-def subsample(pairs: list, size: int, seed: int) -> list:
-    """A low-data subset (paper section 6.2): `size` pairs drawn without replacement with a subset seed."""
-    if size <= 0 or size > len(pairs):
-        raise UserError(f"low-data train_size must be between 1 and {len(pairs)}, got {size}")
-    return random.Random(seed).sample(pairs, size)
+def subsample(pairs: list, size: int, seed: int, dev_size: int = 0) -> tuple[list, list]:
+    """A low-data subset (paper section 6.2) and its dev set: `size` + `dev_size` pairs drawn without
+    replacement with the subset seed; the first `size` train, the rest are the (disjoint) dev pairs.
+    The training subset is the same whatever `dev_size` is."""
+    if size <= 0 or size + dev_size > len(pairs):
+        raise UserError(
+            f"low-data train_size (+ its dev set) must be between 1 and {len(pairs)}, got {size} + {dev_size}"
+        )
+    drawn = random.Random(seed).sample(range(len(pairs)), size + dev_size)
+    return [pairs[i] for i in drawn[:size]], [pairs[i] for i in drawn[size:]]

@@ -20,18 +20,23 @@ class TrainSettings:
     loss_reduction: str  # sequence_sum | token_mean
     checkpoint_every: int
     log_every: int
+    eval_every: int  # dev loss every N steps and at the end (0: never)
+    eval_batch_size: int
+    select_best: bool  # keep the weights of the lowest dev loss (paper: models picked on the validation set)
     seed: int
 
     def __post_init__(self):
         if self.loss_reduction not in REDUCTIONS:
             raise UserError(f"unknown loss_reduction {self.loss_reduction!r}; choose one of {', '.join(REDUCTIONS)}")
-        for name in ("batch_size", "grad_accum", "checkpoint_every", "log_every"):
+        for name in ("batch_size", "grad_accum", "checkpoint_every", "log_every", "eval_batch_size"):
             if getattr(self, name) <= 0:
                 raise UserError(f"train.{name} must be positive, got {getattr(self, name)}")
         if self.lr <= 0:
             raise UserError(f"train.lr must be positive, got {self.lr}")
         if self.max_steps <= 0 and self.epochs <= 0:
             raise UserError("set train.epochs or train.max_steps to a positive number")
+        if self.select_best and self.eval_every <= 0:
+            raise UserError("train.select_best needs train.eval_every > 0 (the dev loss picks the weights kept)")
 
     @classmethod
     def from_mapping(cls, values) -> "TrainSettings":

@@ -1,7 +1,7 @@
 """The one shared trainer: optimizes only `model.trainable` (the prefix, or a baseline's parameters) (CPU, one GPU, or many via Accelerate).
 
 AdamW, linear schedule with warmup, gradient clipping, gradient accumulation, periodic atomic
-checkpoints and exact resume. `batch_size` is the global batch: with N processes each takes every
+checkpoints and exact resume, and model selection on the dev loss (`model_selection.py`). `batch_size` is the global batch: with N processes each takes every
 N-th example of it, so a 2-process run follows the same trajectory as a 1-process run.
 """
 
@@ -18,14 +18,18 @@ from transformers import get_linear_schedule_with_warmup
 from prefix_tuning.errors import UserError
 from prefix_tuning.training.batching import collate_training, length_grouped_batches
 from prefix_tuning.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from prefix_tuning.training.model_selection import BestCheckpoint, dev_loss
 from prefix_tuning.training.run_logger import RunLogger
 from prefix_tuning.training.settings import TrainSettings
 
 
 def make_accelerator(mixed_precision: str = "auto") -> Accelerator:
-    """bf16 on GPU, full precision on CPU, unless told otherwise."""
+    """`auto`: bf16 on a GPU that has it; fp16/bf16 as asked on GPU (BART: fp16, the original's); fp32 on CPU."""
     if mixed_precision == "auto":
         mixed_precision = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+    elif mixed_precision != "no" and not torch.cuda.is_available():
+        print(f"note: mixed precision {mixed_precision} needs a GPU; training in fp32 on CPU")
+        mixed_precision = "no"
     # Without cpu=True, Accelerate ignores torchrun's WORLD_SIZE on CPU and every process trains alone.
     return Accelerator(mixed_precision=mixed_precision, cpu=not torch.cuda.is_available())
 
@@ -43,8 +47,13 @@ def train_method(
     accelerator: Accelerator,
     logger: RunLogger | None = None,
     resume: bool = True,
+    dev_examples: list | None = None,
 ) -> dict:
-    """Train `model.trainable` on tokenized (input_ids, labels) examples; returns a summary of the run."""
+    """Train `model.trainable` on tokenized (input_ids, labels) examples; returns a summary of the run.
+
+    With `settings.eval_every` > 0 the loss on `dev_examples` is logged every that many steps and at the
+    end; with `settings.select_best` the weights of the lowest one are what the model holds afterwards.
+    """
     if not examples:
         raise UserError("no training examples")
     run_dir = Path(run_dir)
@@ -65,10 +74,14 @@ def train_method(
     params = [p for p in model.trainable.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
     scheduler = get_linear_schedule_with_warmup(optimizer, settings.warmup_steps, total_steps)
-    step = 0
+    step, extra = 0, {}
     if resume and has_checkpoint(run_dir):
-        step, _ = load_checkpoint(run_dir, model.trainable, optimizer, scheduler)
+        step, extra = load_checkpoint(run_dir, model.trainable, optimizer, scheduler)
         accelerator.print(f"resumed from {run_dir / 'checkpoint'} at step {step}/{total_steps}")
+    best = BestCheckpoint(run_dir, extra)
+    validate = settings.eval_every > 0
+    if validate and not dev_examples:
+        raise UserError("train.eval_every > 0 needs dev examples (task.dev_split or a low-data dev_fraction)")
     wrapped = accelerator.prepare(model)
     model.train()
 
@@ -116,15 +129,25 @@ def train_method(
                 {"train/loss": last_loss, "train/loss_per_token": token_loss, "train/lr": scheduler.get_last_lr()[0]},
                 step,
             )
+        if validate and (step % settings.eval_every == 0 or step == total_steps):
+            loss = dev_loss(wrapped, dev_examples, pad_id, settings.eval_batch_size, accelerator)
+            kept = settings.select_best and best.offer(loss, step, model.trainable, accelerator.is_main_process)
+            if logger is not None:
+                logger.log({"dev/loss_per_token": loss, "dev/best": float(kept)}, step)
         if step % settings.checkpoint_every == 0 or step == total_steps:
             if accelerator.is_main_process:
-                save_checkpoint(run_dir, model.trainable, optimizer, scheduler, step)
+                save_checkpoint(run_dir, model.trainable, optimizer, scheduler, step, best.state())
             accelerator.wait_for_everyone()
         on_step_end(step, last_loss)
     bar.close()
     model.eval()
     elapsed = time.perf_counter() - start
+    if settings.select_best and best.step is not None:
+        accelerator.wait_for_everyone()
+        best.restore(model.trainable)
+        accelerator.print(f"kept the step-{best.step} weights (dev loss {best.loss:.4f} per token)")
     return {
+        **({"best_step": best.step, "best_dev_loss": best.loss} if validate else {}),
         "steps": total_steps,
         "processes": world,
         "final_loss": last_loss,

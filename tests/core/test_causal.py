@@ -5,7 +5,8 @@ import torch
 
 from prefix_tuning.core.causal import PrefixLM
 from prefix_tuning.core.prefix_encoder import FixedPrefix, PrefixEncoder, from_kv
-from prefix_tuning.core.word_init import init_from_words, word_activations
+from prefix_tuning.core.word_init import init_from_words, init_token_ids, with_word_length, word_activations
+from prefix_tuning.errors import UserError
 from prefix_tuning.training.batching import pad_batch
 
 SENTENCES = [" name : The Eagle | Type : coffee shop", " a b", " name : Aromi | food : English | area : riverside"]
@@ -27,16 +28,36 @@ def test_prefix_from_words_equals_feeding_the_words(tiny_lm, prefix_config):
     torch.testing.assert_close(ours, reference, atol=1e-5, rtol=1e-5)
 
 
-def test_mlp_init_fits_word_activations(tiny_lm, prefix_config):
+def test_mlp_init_fits_only_the_mlp_to_the_word_activations(tiny_lm, prefix_config):
     _, lm, tok, geometry = tiny_lm
+    words = "summarization"
+    count = len(tok(" summarization", add_special_tokens=False)["input_ids"])
     config = prefix_config(
-        prefix_length=4, mlp_hidden=32, init="words", init_words=" summarization", init_fit_steps=300, init_fit_lr=1e-2
+        prefix_length=count, mlp_hidden=32, init="words", init_words=words, init_fit_steps=300, init_fit_lr=1e-2
     )
     encoder = PrefixEncoder(config, geometry)
-    target = from_kv(word_activations(lm, tok, config.init_words, 4))
+    p_prime = encoder.embedding.detach().clone()
+    target = from_kv(word_activations(lm, tok, words))
     before = torch.nn.functional.mse_loss(encoder.flat(), target).item()
     after = init_from_words(encoder, lm, tok)
     assert after < 0.1 * before
+    assert torch.equal(encoder.embedding, p_prime)  # the original fits the MLP only; P' stays as drawn
+
+
+def test_word_init_length_is_the_token_count_of_the_words_after_a_space(tiny_tokenizer, prefix_config):
+    """GPT-2 BPE: " elephant" is one token (no leading space: two), "table-to-text:" six (appendix A.2's L=6)."""
+    assert (
+        init_token_ids(tiny_tokenizer, "elephant") == tiny_tokenizer(" elephant", add_special_tokens=False)["input_ids"]
+    )
+    assert len(tiny_tokenizer("elephant", add_special_tokens=False)["input_ids"]) == 2
+    for words, count in (("elephant", 1), ("table-to-text:", 6), ("summarize", 1)):
+        config = with_word_length(prefix_config(prefix_length=None, init="words", init_words=words), tiny_tokenizer)
+        assert config.prefix_length == count, words
+    with pytest.raises(UserError, match="are 6 tokens") as err:
+        with_word_length(prefix_config(prefix_length=10, init="words", init_words="table-to-text:"), tiny_tokenizer)
+    assert "method.prefix_length=6" in str(err.value)
+    with pytest.raises(UserError, match="may only be null with init=words"):
+        prefix_config(prefix_length=None)
 
 
 def test_generate_equals_no_cache_reference_left_padded(tiny_lm, random_kv, greedy_reference):

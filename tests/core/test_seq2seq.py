@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from prefix_tuning import methods
-from prefix_tuning.core.seq2seq import PARTS, Seq2SeqPrefix, Seq2SeqPrefixLM, seq2seq_geometries
+from prefix_tuning.core.seq2seq import PARTS, Seq2SeqPrefix, Seq2SeqPrefixLM, make_cache, seq2seq_geometries
 from prefix_tuning.errors import UserError
 from prefix_tuning.generation.decode import DecodeSettings, decode
 from prefix_tuning.lm.loading import load_base_model
@@ -88,9 +88,10 @@ def test_gradients_reach_all_three_prefixes_and_nothing_else(tiny_seq2seq, prefi
     _, lm, tok = tiny_seq2seq
     prefix = Seq2SeqPrefix.trainable(prefix_config(prefix_length=3, mlp_hidden=16), seq2seq_geometries(lm.config))
     model = Seq2SeqPrefixLM(lm, prefix).train()
-    assert not lm.training
+    assert lm.training  # the original code trains with BART's own dropout on (frozen weights)
     ids, mask = source_batch(tok)
     model(ids, mask, label_batch(tok)).loss.backward()
+    model.eval()
     assert all(p.grad is None for p in lm.parameters())
     for part in PARTS:
         assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in prefix.parts[part].parameters()), part
@@ -252,6 +253,8 @@ def test_decode_batches_equal_single_sources(tiny_seq2seq, fixed_model):
         min_new_tokens=1,
         max_new_tokens=6,
         length_penalty=1.0,
+        no_repeat_ngram_size=0,
+        early_stopping=False,
         ban_newlines=False,
         batch_size=3,
         max_source_tokens=64,
@@ -274,6 +277,7 @@ def test_gradient_checkpointing_gives_the_same_gradients(tiny_seq2seq, tiny_toke
         attention = next(m for m in base.modules() if type(m).__name__ in ("BartAttention", "T5Attention"))
         count = []
         handle = attention.register_forward_hook(lambda *args, count=count: count.append(1))
+        torch.manual_seed(0)  # the same dropout masks in both runs (checkpointing replays the RNG)
         model(ids, mask, label_batch(tok)).loss.backward()
         handle.remove()
         calls.append(len(count))
@@ -356,3 +360,82 @@ def test_training_lowers_loss(tmp_path, name, compose_cfg):
     assert summary["steps"] == 30 and len(losses) == 3
     assert losses[-1] < losses[0]
     assert read_metadata(tmp_path / "run" / "prefix.safetensors")["parts"] == "encoder,decoder,cross"
+
+
+# --- the original code's BART path -------------------------------------------------------------------
+
+
+def test_bart_decoder_positions_start_at_zero_under_a_prefix(tiny_tokenizer, load_tiny, fixed_model):
+    """The prefix does not shift the decoder's learned positions (original code): the position embeddings
+    added are rows 0.. of BART's table (offset 2), in training and at every generation step."""
+    lm = load_tiny("tiny-bart", tiny_tokenizer)
+    model = fixed_model(lm, 5)
+    table = lm.model.decoder.embed_positions
+    added = []
+    handle = table.register_forward_hook(lambda module, args, output: added.append(output.detach()))
+    try:
+        ids, mask = source_batch(tiny_tokenizer, SOURCES[:1])
+        labels = label_batch(tiny_tokenizer, TARGETS[:1])
+        model(ids, mask, labels)
+        model.generate(ids, mask, max_new_tokens=3, pad_token_id=tiny_tokenizer.pad_token_id, **GENERATE)
+    finally:
+        handle.remove()
+    width = labels.shape[1]
+    torch.testing.assert_close(added[0].reshape(-1, table.weight.shape[1]), table.weight[2 : 2 + width])
+    for step, output in enumerate(added[1:]):  # one call per generated token, at positions 0, 1, 2
+        torch.testing.assert_close(output.reshape(-1, table.weight.shape[1])[-1], table.weight[2 + step])
+
+
+def test_bart_dropout_is_on_while_the_prefix_trains_and_off_in_eval(tiny_tokenizer, load_tiny, fixed_model):
+    lm = load_tiny("tiny-bart", tiny_tokenizer)
+    model = fixed_model(lm, 3)
+    ids, mask = source_batch(tiny_tokenizer)
+    labels = label_batch(tiny_tokenizer)
+    model.train()
+    assert lm.training and not torch.equal(model(ids, mask, labels).loss, model(ids, mask, labels).loss)
+    model.eval()
+    assert not lm.training and torch.equal(model(ids, mask, labels).loss, model(ids, mask, labels).loss)
+
+
+def test_xsum_decoding_settings_reach_generate(tiny_tokenizer, load_tiny, fixed_model, compose_cfg, monkeypatch):
+    lm = load_tiny("tiny-bart", tiny_tokenizer)
+    settings = DecodeSettings.from_mapping(compose_cfg("task=xsum").task.decoding)
+    seen = []
+
+    def spy(**kwargs):
+        seen.append(kwargs)
+        return torch.zeros(kwargs["input_ids"].shape[0], 3, dtype=torch.long)
+
+    monkeypatch.setattr(lm, "generate", spy)
+    decode(fixed_model(lm, 2), tiny_tokenizer, SOURCES[:2], settings)
+    want = dict(
+        num_beams=6,
+        min_new_tokens=11,
+        max_new_tokens=62,
+        length_penalty=0.8,
+        no_repeat_ngram_size=3,
+        early_stopping=True,
+        do_sample=False,
+    )
+    assert {k: seen[0][k] for k in want} == want and "bad_words_ids" not in seen[0]
+
+
+def test_word_init_gives_each_part_what_its_attention_sees_of_the_words(tiny_seq2seq, compose_cfg):
+    """Cross-attention prefix from words == the decoder reading [encoder(words); encoder(source)] as its memory."""
+    name, lm, tok = tiny_seq2seq
+    cfg = compose_cfg(f"model={name}", "init=elephant", "method.mlp_hidden=null")
+    model = methods.build(cfg.method, lm, tok).eval()
+    words = tok(" elephant", add_special_tokens=False)["input_ids"]
+    assert model.prefix.parts["cross"]().shape[-2] == len(words) == 1
+    kvs = {part: module() for part, module in model.prefix.parts.items()}
+    encoder_only = {"encoder": kvs["encoder"], "decoder": kvs["decoder"][..., :0, :], "cross": kvs["cross"]}
+    ids, mask = source_batch(tok, SOURCES[:1])
+    decoder_ids = lm.prepare_decoder_input_ids_from_labels(labels=label_batch(tok, TARGETS[:1]))
+    ours = Seq2SeqPrefixLM(lm, Seq2SeqPrefix.fixed(encoder_only))(ids, mask, decoder_input_ids=decoder_ids)
+    with torch.no_grad():
+        memory_words = lm.get_encoder()(input_ids=torch.tensor([words])).last_hidden_state
+        encoded = lm.get_encoder()(input_ids=ids, attention_mask=torch.cat([torch.ones(1, 1, dtype=mask.dtype), mask], 1),
+                                   encoder_prefix=make_cache(kvs["encoder"], 1, lm.dtype, read_only=True)).last_hidden_state  # fmt: skip
+        memory = torch.cat([memory_words, encoded], dim=1)
+        theirs = lm(encoder_outputs=(memory,), decoder_input_ids=decoder_ids).logits
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)

@@ -8,15 +8,11 @@ import pytest
 import torch
 
 from prefix_tuning import methods, pipeline
-from prefix_tuning.core.activations import lm_kv
 from prefix_tuning.core.causal import PrefixLM
-from prefix_tuning.core.prefix_encoder import FixedPrefix
 from prefix_tuning.errors import UserError
-from prefix_tuning.lm.layers import decoder_layers
+from prefix_tuning.lm.layers import decoder_layers, final_norm
 from prefix_tuning.lm.loading import load_base_model, load_tokenizer
 from prefix_tuning.methods.adapter import AdapterLM, Adapters
-from prefix_tuning.methods.embedding_only import EmbeddingOnlyLM, VirtualTokens, initial_embeddings
-from prefix_tuning.methods.infix import InfixLM
 from prefix_tuning.methods.tuned import save_tuned
 from prefix_tuning.paths import REPO_ROOT as REPO
 from prefix_tuning.pipeline import train_run as run_training
@@ -71,7 +67,9 @@ def test_training_lowers_the_loss_and_evaluate_reloads_the_same_model(
     model, method, tmp_path, monkeypatch, compose_cfg
 ):
     # Decoding and loading are under test here, not the metrics (METEOR's Java start-up would dominate).
-    monkeypatch.setattr(pipeline.registry, "score", lambda task, hypotheses, items: {"outputs": float(len(hypotheses))})
+    monkeypatch.setattr(
+        pipeline.registry, "score", lambda task, hypotheses, items, protocol: {"outputs": float(len(hypotheses))}
+    )
     run_dir = tmp_path / method
     cfg = compose_cfg(
         f"model={model}",
@@ -115,7 +113,8 @@ def lm_parameters_with_grad(lm) -> set[int]:
 def test_gradients_reach_only_the_intended_parameters(arch, fresh):
     expected_in_lm = {
         "finetune": lambda lm: {id(p) for p in lm.parameters()},
-        "ft_top2": lambda lm: {id(p) for layer in decoder_layers(lm)[-2:] for p in layer.parameters()},
+        "ft_top2": lambda lm: {id(p) for layer in decoder_layers(lm)[-2:] for p in layer.parameters()}
+        | {id(p) for module in (lm.get_input_embeddings(), final_norm(lm)) for p in module.parameters()},
         "adapter": lambda lm: set(),
         "embedding_only": lambda lm: set(),
         "infix": lambda lm: set(),
@@ -153,46 +152,49 @@ def test_adapter_size_percent_picks_the_bottleneck(fresh):
     assert sum(p.numel() for p in lm.parameters()) == base  # adapters are not added to the LM's own parameters
 
 
-def test_embedding_only_from_words_equals_feeding_the_words(tiny_lm):
-    """Virtual tokens initialized from words behave exactly like those words as real tokens before the input."""
+def test_embedding_only_from_words_equals_feeding_the_words(tiny_lm, compose_cfg):
+    """Virtual tokens initialized from words (the MLP fitted to their embeddings; exactly without the MLP)
+    behave like those words as real tokens before the input."""
     _, lm, tok, _ = tiny_lm
-    words = tok(" table to text", add_special_tokens=False)["input_ids"]
-    embeddings = initial_embeddings(lm, tok, len(words), "words", " table to text")
-    model = EmbeddingOnlyLM(lm, VirtualTokens(embeddings)).eval()
+    words = tok(" table", add_special_tokens=False)["input_ids"]
     prompts = [encode_source(tok, p.source, 64) for p in VARIED]
     ids, mask = pad_batch(prompts, tok.pad_token_id, "right")
     assert not mask.all()  # real right padding
-    got = model(ids, mask)
     plain_ids, plain_mask = pad_batch([words + p for p in prompts], tok.pad_token_id, "right")
     want = PrefixLM(lm, None)(plain_ids, plain_mask)[:, len(words) :]
     real = mask.bool()
-    torch.testing.assert_close(got[real], want[real], atol=1e-5, rtol=1e-5)
-    assert model.stored_values() == len(words) * lm.config.hidden_size
+    for mlp, tolerance in (("null", 1e-5), ("512", 2e-2)):
+        cfg = compose_cfg("method=embedding_only", "init=words", "method.init_words=table", f"method.mlp_hidden={mlp}",
+                          "method.init_fit_steps=1000", "method.init_fit_lr=1e-2")  # fmt: skip
+        model = methods.build(cfg.method, lm, tok).eval()
+        torch.testing.assert_close(model(ids, mask)[real], want[real], atol=tolerance, rtol=tolerance)
+        assert model.stored_values() == len(words) * lm.config.hidden_size
+        assert (model.trainable.mlp is None) == (mlp == "null")
 
 
-def infix_rows(lm, tok, words: list[int]):
-    """Per-row infix activations taken from real words (they depend on the row's source), and the row data."""
+def plain_rows(tok, words: list[int]):
+    """The training examples, and the same rows with the words fed as real tokens between source and separator."""
     examples = [encode_pair(tok, p, 64, 64) for p in VARIED]
-    kvs, plain = [], []
+    plain = []
     for (ids, _), pair in zip(examples, VARIED):
         prompt = encode_source(tok, pair.source, 64)
-        source, separator = prompt[:-1], prompt[-1]
-        kvs.append(lm_kv(lm, input_ids=torch.tensor([source + words]))[0, ..., len(source) :, :])
-        target = ids[len(prompt) :]
+        source, separator, target = prompt[:-1], prompt[-1], ids[len(prompt) :]
         plain.append((source + words + [separator] + target, [IGNORE_INDEX] * (len(source) + len(words) + 1) + target))
-    return examples, torch.stack(kvs), plain
+    return examples, plain
 
 
-def test_infix_from_real_words_equals_feeding_the_words_between_source_and_target(tiny_lm):
-    _, lm, tok, geometry = tiny_lm
+def test_infix_from_real_words_equals_feeding_the_words_between_source_and_target(tiny_lm, compose_cfg):
+    """As the original, the infix's activations are computed in context (they depend on x): initialized from
+    words (E = their embeddings, P = 0), the infix is exactly those words between source and target."""
+    _, lm, tok, _ = tiny_lm
     words = tok(" table to text", add_special_tokens=False)["input_ids"]
-    examples, kv, plain = infix_rows(lm, tok, words)
-    infix = InfixLM(
-        lm, FixedPrefix(torch.zeros(geometry.n_layers, 2, geometry.n_kv_heads, len(words), geometry.head_dim))
-    )
+    cfg = compose_cfg("method=infix", "init=words", 'method.init_words="table to text"')
+    infix = methods.build(cfg.method, lm, tok).eval()
+    assert infix.infix.length == len(words)
+    examples, plain = plain_rows(tok, words)
     reference = PrefixLM(lm, None)
     for reduction in ("sequence_sum", "token_mean"):
-        got = infix(**collate_training(examples, tok.pad_token_id), reduction=reduction, kv=kv)
+        got = infix(**collate_training(examples, tok.pad_token_id), reduction=reduction)
         want = reference(**collate_training(plain, tok.pad_token_id), reduction=reduction)
         torch.testing.assert_close(got.loss, want.loss, atol=1e-5, rtol=1e-5)
 
@@ -202,19 +204,26 @@ def test_infix_from_real_words_equals_feeding_the_words_between_source_and_targe
     plain_ids, plain_mask = pad_batch([p[:-1] + words + p[-1:] for p in prompts], tok.pad_token_id, "left")
     for beams in (1, 3):
         settings = dict(GREEDY, num_beams=beams, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
-        assert torch.equal(
-            infix.generate(ids, mask, kv=kv, **settings), reference.generate(plain_ids, plain_mask, **settings)
-        )
+        assert torch.equal(infix.generate(ids, mask, **settings), reference.generate(plain_ids, plain_mask, **settings))
 
     with pytest.raises(ValueError, match="left-padded"):
-        infix.generate(*pad_batch(prompts, tok.pad_token_id, "right"), kv=kv, **GREEDY)
+        infix.generate(*pad_batch(prompts, tok.pad_token_id, "right"), **GREEDY)
+
+
+def test_infix_gradients_reach_its_embeddings_through_the_lm(fresh):
+    """The infix embeddings get gradients through the frozen LM's computation over [x; E] (they depend on x)."""
+    _, lm, tok, model = fresh("tiny-llama", "infix")
+    model.train()
+    model(**training_batch(tok)).loss.backward()
+    assert model.infix.embeddings.grad is not None and model.infix.embeddings.grad.abs().sum() > 0
+    assert all(p.grad is not None for p in model.infix.additive.parameters())
 
 
 def test_infix_differs_from_the_same_prefix(fresh):
     """Placement matters: the same trained tensors as infix and as prefix give different losses."""
     _, lm, tok, model = fresh("tiny-llama", "infix")
     batch = training_batch(tok)
-    assert not torch.allclose(model(**batch).loss, PrefixLM(lm, model.prefix)(**batch).loss)
+    assert not torch.allclose(model(**batch).loss, PrefixLM(lm, model.infix.additive)(**batch).loss)
 
 
 def test_saved_methods_refuse_another_model_method_or_shape(tmp_path, fresh, compose_cfg):
@@ -251,9 +260,9 @@ def test_unknown_options_and_bad_sizes_are_user_errors(fresh):
 def test_init_configs_set_the_words(fresh, compose_cfg):
     assert compose_cfg("method=infix", "init=elephant").method.init_words == "elephant"
     assert compose_cfg("method=prefix", "init=table-to-text").method.init == "words"
-    _, lm, tok, model = fresh("tiny-llama", "embedding_only", "init=divide")
-    ids = tok("divide", add_special_tokens=False)["input_ids"]
-    torch.testing.assert_close(model.prefix()[0], lm.get_input_embeddings().weight[ids[0]])
+    _, lm, tok, model = fresh("tiny-llama", "embedding_only", "init=divide", "method.mlp_hidden=null")
+    ids = tok(" divide", add_special_tokens=False)["input_ids"]
+    torch.testing.assert_close(model.embeddings(), lm.get_input_embeddings().weight[ids])
 
 
 def test_parameter_counts_of_gpt2_medium():

@@ -1,13 +1,15 @@
 """The trainer on tiny models: frozen LM, gradients only in the prefix, exact resume, data parallel."""
 
+import json
 import os
 import subprocess
 import sys
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, load_model
 
+from prefix_tuning import methods
 from prefix_tuning.core.causal import PrefixLM
 from prefix_tuning.core.prefix_encoder import PrefixEncoder
 from prefix_tuning.lm.loading import load_base_model, load_tokenizer
@@ -81,18 +83,55 @@ def train_cfg(compose_cfg):
 
 
 @pytest.mark.needs_data
-def test_training_lowers_loss_and_leaves_lm_unchanged(tmp_path, train_cfg):
+def test_training_lowers_loss_and_leaves_the_trained_lm_unchanged(tmp_path, train_cfg):
+    """The LM that `train_run` actually trained on (handed in, so we can look at it) is bitwise unchanged."""
     cfg = train_cfg(tmp_path / "run", "train.max_steps=30", "train.checkpoint_every=100", "method.dropout=0.0")
-    lm = load_base_model(cfg.model, load_tokenizer(cfg.model))
-    summary = run_training(cfg)
+    tokenizer = load_tokenizer(cfg.model)
+    lm = load_base_model(cfg.model, tokenizer)
+    before = {name: tensor.clone() for name, tensor in lm.state_dict().items()}
+    summary = run_training(cfg, lm=lm, tokenizer=tokenizer)
     lines = (tmp_path / "run" / "log.jsonl").read_text().splitlines()
     assert summary["steps"] == 30 and len(lines) == 3
-    import json
-
     losses = [json.loads(line)["train/loss"] for line in lines]
     assert losses[-1] < losses[0]
-    trained = load_base_model(cfg.model, load_tokenizer(cfg.model))
-    assert all(torch.equal(a, b) for a, b in zip(lm.state_dict().values(), trained.state_dict().values()))
+    assert not lm.training and all(p.grad is None for p in lm.parameters())
+    changed = [name for name, tensor in lm.state_dict().items() if not torch.equal(tensor, before[name])]
+    assert changed == []
+
+
+def test_dev_loss_picks_the_weights_kept_and_a_resumed_run_picks_the_same(tmp_path, train_cfg, monkeypatch):
+    """Validation every 2 steps with the lowest-dev-loss weights kept: the saved prefix is the best step's
+    (logged), not the last step's, and a run killed mid-way and resumed saves the same file."""
+    extra = ("train.eval_every=2", "train.select_best=true", "train.lr=1.0", "train.max_steps=8", "task.dev_size=8")
+    run_training(train_cfg(tmp_path / "straight", *extra))
+    records = [json.loads(line) for line in (tmp_path / "straight" / "log.jsonl").read_text().splitlines()]
+    dev = {r["step"]: r["dev/loss_per_token"] for r in records if "dev/loss_per_token" in r}
+    assert sorted(dev) == [2, 4, 6, 8]
+    best_step = min(dev, key=dev.get)
+    assert best_step < 8  # this lr overshoots after a while: the kept weights are not the last ones
+    summary = json.loads((tmp_path / "straight" / "summary.json").read_text())
+    assert summary["best_step"] == best_step and summary["best_dev_loss"] == pytest.approx(dev[best_step])
+    cfg = train_cfg(tmp_path / "straight", *extra)
+    tokenizer = load_tokenizer(cfg.model)
+    model = methods.build(cfg.method, load_base_model(cfg.model, tokenizer), tokenizer)
+    load_model(model.trainable, str(tmp_path / "straight" / "best" / "trainable.safetensors"))
+    saved = load_file(str(tmp_path / "straight" / "prefix.safetensors"))["prefix_kv"]
+    torch.testing.assert_close(model.prefix.materialize(), saved, atol=0, rtol=0)  # the best step's P was saved
+    load_model(model.trainable, str(tmp_path / "straight" / "checkpoint" / "trainable.safetensors"))
+    assert not torch.equal(model.prefix.materialize(), saved)  # ... not the last step's
+
+    def crash(step, loss):
+        if step == 5:
+            raise KeyboardInterrupt("simulated crash")
+
+    monkeypatch.setattr(trainer, "on_step_end", crash)
+    with pytest.raises(KeyboardInterrupt):
+        run_training(train_cfg(tmp_path / "resumed", *extra))
+    monkeypatch.setattr(trainer, "on_step_end", lambda step, loss: None)
+    run_training(train_cfg(tmp_path / "resumed", *extra))
+    straight = load_file(str(tmp_path / "straight" / "prefix.safetensors"))
+    resumed = load_file(str(tmp_path / "resumed" / "prefix.safetensors"))
+    torch.testing.assert_close(resumed, straight, atol=0, rtol=0)
 
 
 @pytest.mark.needs_data

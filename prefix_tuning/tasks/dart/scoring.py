@@ -6,8 +6,12 @@
 - TER (tercom 0.7.25): the same references, every line stripped.
 - Optional, only when asked for: MoverScore, BERTScore, BLEURT (see `model_based`).
 Scale: BLEU 0-100, METEOR and TER 0-1. The output has one line per test XML entry (5,097).
+Protocol "challenge" scores raw outputs as the official script does; "paper" first puts outputs (and
+the items' release references) in the official references' form: lowercased, split on non-word
+characters (`dart_tokenize`, which rebuilds all 5,097 official reference0 lines from the test XML exactly).
 """
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,9 +22,18 @@ from prefix_tuning.scoring.model_based import Scores, add_model_based_scores, ch
 from prefix_tuning.scoring.multi_bleu import as_streams, multi_bleu, read_reference_streams
 from prefix_tuning.scoring.ter import corpus_ter
 from prefix_tuning.scoring.text_files import read_hypotheses
+from prefix_tuning.tasks.protocols import check_protocol
 
 METEOR_REFS = 8
 REFERENCE_FILES = 3
+
+
+_NON_WORD = re.compile(r"(\W)")
+
+
+def dart_tokenize(text: str) -> str:
+    """Lowercased, every non-word character split off, single spaces: the official references' form."""
+    return " ".join(" ".join(_NON_WORD.split(text)).split()).lower()
 
 
 def official_reference_files() -> list[Path]:
@@ -49,19 +62,27 @@ def score_dart(
     return add_model_based_scores(scores, extra_metrics, hypotheses, every_reference)
 
 
-def score_items(hypotheses: Sequence[str], items) -> Scores:
+def score_items(hypotheses: Sequence[str], items, protocol: str = "paper") -> Scores:
     """Scores of in-memory outputs against each `EvalItem`'s own references, the first three as in the
-    three official files. These are the release's cased, untokenized texts (as the original code
-    scored its cased outputs); the official files are lowercased and tokenized, so leaderboard
-    numbers come from `score_file` on outputs in that form."""
-    return score_dart(hypotheses, as_streams([item.references for item in items], REFERENCE_FILES))
+    three official files; under "paper" both sides in the official references' form (for the test
+    items this is the official files exactly)."""
+    form = dart_tokenize if check_protocol(protocol) == "paper" else (lambda text: text)
+    references = [[form(ref) for ref in item.references] for item in items]
+    return score_dart([form(h) for h in hypotheses], as_streams(references, REFERENCE_FILES))
 
 
 def score_file(
-    hyps_path: Path, refs_paths: list[Path] | None, split: str | None, extra_metrics: Sequence[str] = ()
+    hyps_path: Path,
+    refs_paths: list[Path] | None,
+    split: str | None,
+    protocol: str = "challenge",
+    extra_metrics: Sequence[str] = (),
 ) -> Scores:
     """`python -m prefix_tuning.score --task dart` (DART has one test set: `split` must be empty or "test")."""
     if split not in (None, "test"):
         raise UserError(f"DART has no split {split!r}; its official scoring is on the test set")
     streams = read_reference_streams(refs_paths or official_reference_files())
-    return score_dart(read_hypotheses(hyps_path, len(streams[0])), streams, extra_metrics)
+    hypotheses = read_hypotheses(hyps_path, len(streams[0]))
+    if check_protocol(protocol) == "paper":
+        hypotheses = [dart_tokenize(h) for h in hypotheses]
+    return score_dart(hypotheses, streams, extra_metrics)

@@ -4,6 +4,10 @@ Input:  `name : The Eagle | Type : coffee shop | food : French | ...`  (eatType 
         priceRange -> price, familyFriendly -> family friendly), values and references split on
         punctuation as in the authors' `src1_*.txt` files (checked: 99% of dev lines identical).
 Training uses every (MR, reference) pair; evaluation groups all references of an MR (630 test MRs).
+Each evaluation item also carries its references in the training targets' tokenized form
+(`meta["tokenized_references"]`): the authors' own files (`prefixtuning_src1_{valid,test}.txt`,
+row-aligned with the CSVs) where they exist, else `tokenize` of the CSV references. The paper scored
+against those (see `scoring.py`, protocol "paper").
 """
 
 import csv
@@ -17,6 +21,7 @@ from prefix_tuning.paths import data_dir
 from prefix_tuning.tasks.records import EvalItem, Pair
 
 SPLIT_FILES = {"train": "trainset.csv", "dev": "devset.csv", "test": "testset_w_refs.csv"}
+AUTHORS_TOKENIZED = {"dev": "prefixtuning_src1_valid.txt", "test": "prefixtuning_src1_test.txt"}
 KEY_RENAMES = {"eatType": "Type", "priceRange": "price", "familyFriendly": "family friendly"}
 _SLOT = re.compile(r"\s*([^\[\],]+?)\s*\[([^\]]*)\]\s*(?:,|$)")
 
@@ -73,18 +78,43 @@ def load_pairs(split: str = "train", root: Path | None = None) -> list[Pair]:
     return [Pair(linearize_mr(mr, f"{path}:{i + 2}"), tokenize(ref)) for i, (mr, ref) in enumerate(read_rows(path))]
 
 
-def group_references(rows: list[tuple[str, str]], path: Path | str = "E2E") -> list[EvalItem]:
-    """One item per run of consecutive rows with the same MR, as e2e-metrics groups them."""
-    groups: list[tuple[str, list[str]]] = []
-    for mr, ref in rows:
+def authors_tokenized_references(split: str, rows: int, root: Path | None = None) -> list[str] | None:
+    """The authors' tokenized reference of each CSV row of a split (their `MR || ref` files), or None
+    when the split has no such file; a UserError when it does not align with the CSV."""
+    if split not in AUTHORS_TOKENIZED:
+        return None
+    path = (root or data_dir()) / "e2e" / AUTHORS_TOKENIZED[split]
+    if not path.is_file():
+        return None
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if len(lines) != rows or any("||" not in line for line in lines):
+        raise UserError(
+            f"{path} does not align with the {split} CSV ({len(lines)} lines for {rows} rows, `MR || ref` each)"
+        )
+    return [line.split("||", 1)[1].strip() for line in lines]
+
+
+def group_references(
+    rows: list[tuple[str, str]], path: Path | str = "E2E", tokenized: list[str] | None = None
+) -> list[EvalItem]:
+    """One item per run of consecutive rows with the same MR, as e2e-metrics groups them; `tokenized`
+    (one per row, default: `tokenize` of the row's reference) go to meta["tokenized_references"]."""
+    tokenized = tokenized or [tokenize(ref) for _, ref in rows]
+    groups: list[tuple[str, list[str], list[str]]] = []
+    for (mr, ref), tokens in zip(rows, tokenized):
         if groups and groups[-1][0] == mr:
             groups[-1][1].append(ref)
+            groups[-1][2].append(tokens)
         else:
-            groups.append((mr, [ref]))
-    return [EvalItem(linearize_mr(mr, str(path)), tuple(refs), {"mr": mr}) for mr, refs in groups]
+            groups.append((mr, [ref], [tokens]))
+    return [
+        EvalItem(linearize_mr(mr, str(path)), tuple(refs), {"mr": mr, "tokenized_references": tuple(tokens)})
+        for mr, refs, tokens in groups
+    ]
 
 
 def load_eval(split: str = "test", root: Path | None = None) -> list[EvalItem]:
-    """Evaluation items of a split: linearized MR and its untokenized references (the metrics tokenize)."""
+    """Evaluation items of a split: linearized MR, its CSV references, and the same in tokenized form."""
     path = split_path(split, root)
-    return group_references(read_rows(path), path)
+    rows = read_rows(path)
+    return group_references(rows, path, authors_tokenized_references(split, len(rows), root))

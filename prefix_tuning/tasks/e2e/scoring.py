@@ -3,6 +3,8 @@
 BLEU and NIST from the script's mteval-v13a port, METEOR, ROUGE-L and CIDEr from the COCO caption
 evaluation. One output line per MR, against all references of that MR (the official test set: 630
 MRs; the CSV rows of one MR are consecutive, and items follow the order of first appearance).
+Protocol "challenge" scores against the CSV references (as published challenge outputs are scored);
+"paper" against the same references in the training targets' tokenized form (see `tasks/protocols.py`).
 """
 
 from pathlib import Path
@@ -12,6 +14,7 @@ from prefix_tuning.scoring.coco_caption import coco_scores
 from prefix_tuning.scoring.mteval import corpus_bleu, corpus_nist
 from prefix_tuning.scoring.text_files import read_hypotheses
 from prefix_tuning.tasks.e2e.data import group_references, load_eval, read_rows
+from prefix_tuning.tasks.protocols import check_protocol
 
 
 def score_e2e(hypotheses: list[str], references: list[list[str]]) -> dict[str, float]:
@@ -23,10 +26,18 @@ def score_e2e(hypotheses: list[str], references: list[list[str]]) -> dict[str, f
     return {"BLEU": corpus_bleu(hypotheses, references), "NIST": corpus_nist(hypotheses, references), **coco}
 
 
-def load_references(refs_paths: list[Path] | None = None, split: str | None = None) -> list[list[str]]:
+def item_references(items, protocol: str) -> list[list[str]]:
+    """Each item's references under a protocol: tokenized ("paper") or as in the CSV ("challenge")."""
+    key = "tokenized_references" if check_protocol(protocol) == "paper" else None
+    return [list(item.meta[key] if key else item.references) for item in items]
+
+
+def load_references(
+    refs_paths: list[Path] | None = None, split: str | None = None, protocol: str = "challenge"
+) -> list[list[str]]:
     """Reference sets: from one `mr,ref` CSV if given, else from the release CSV of `split` (default test)."""
     if not refs_paths:
-        return [list(item.references) for item in load_eval(split or "test")]
+        return item_references(load_eval(split or "test"), protocol)
     if split is not None:
         raise UserError("--split picks the release references; it cannot be combined with --refs")
     if len(refs_paths) != 1:
@@ -34,15 +45,17 @@ def load_references(refs_paths: list[Path] | None = None, split: str | None = No
     path = Path(refs_paths[0])
     if not path.is_file():
         raise UserError(f"reference file not found: {path}")
-    return [list(item.references) for item in group_references(read_rows(path), path)]
+    return item_references(group_references(read_rows(path), path), protocol)
 
 
-def score_file(hyps_path: Path, refs_paths: list[Path] | None, split: str | None) -> dict[str, float]:
+def score_file(
+    hyps_path: Path, refs_paths: list[Path] | None, split: str | None, protocol: str = "challenge"
+) -> dict[str, float]:
     """Scores of a system output file (one line per MR, in reference order); see `prefix_tuning.score`."""
-    references = load_references(refs_paths, split)
+    references = load_references(refs_paths, split, protocol)
     return score_e2e(read_hypotheses(hyps_path, len(references)), references)
 
 
-def score_items(hypotheses: list[str], items) -> dict[str, float]:
+def score_items(hypotheses: list[str], items, protocol: str = "paper") -> dict[str, float]:
     """Scores of in-memory outputs against the references carried by `EvalItem`s (evaluation pipeline)."""
-    return score_e2e(hypotheses, [list(item.references) for item in items])
+    return score_e2e(hypotheses, item_references(items, protocol))

@@ -27,6 +27,7 @@ from prefix_tuning.scoring.model_based import Scores
 from prefix_tuning.scoring.multi_bleu import as_streams, multi_bleu, read_reference_streams
 from prefix_tuning.scoring.ter import corpus_stats, total_ter
 from prefix_tuning.scoring.text_files import read_hypotheses, read_lines
+from prefix_tuning.tasks.protocols import check_protocol
 from prefix_tuning.tasks.webnlg.data import UNSEEN_CATEGORIES, load_entries
 
 SPLITS = {"all": "all", "seen": "old", "unseen": "new"}  # our name -> the challenge's file name
@@ -116,19 +117,23 @@ def score_streams(
     return scores
 
 
-def score_items(hypotheses: Sequence[str], items) -> Scores:
+def score_items(hypotheses: Sequence[str], items, protocol: str = "paper") -> Scores:
     """Scores of in-memory outputs against `EvalItem`s' references (challenge preprocessing, first
     three references); items of both seen and unseen categories also get the _seen and _unseen
     scores (the paper's S / U / A columns)."""
+    check_protocol(protocol)  # both protocols score alike here (tasks/protocols.py)
     seen = [k for k, item in enumerate(items) if item.meta.get("seen", True)]
     unseen = [k for k, item in enumerate(items) if not item.meta.get("seen", True)]
     subsets = {"seen": seen, "unseen": unseen} if seen and unseen else None
     return score_streams(hypotheses, reference_streams([item.references for item in items]), subsets)
 
 
-def score_file(hyps_path: Path, refs_paths: list[Path] | None, split: str | None) -> Scores:
+def score_file(
+    hyps_path: Path, refs_paths: list[Path] | None, split: str | None, protocol: str = "challenge"
+) -> Scores:
     """`python -m prefix_tuning.score --task webnlg [--split seen|unseen|all]`: a 1,862-line output
     against the official references, or any output against parallel reference files `refs_paths`."""
+    check_protocol(protocol)  # both protocols score alike here (tasks/protocols.py)
     split = _split_name(split)
     if refs_paths:
         if split != "all":

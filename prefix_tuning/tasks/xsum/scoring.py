@@ -15,6 +15,7 @@ from prefix_tuning.errors import UserError
 from prefix_tuning.paths import data_file
 from prefix_tuning.scoring.rouge import rouge_f1
 from prefix_tuning.scoring.text_files import read_hypotheses, read_lines
+from prefix_tuning.tasks.protocols import check_protocol
 from prefix_tuning.tasks.xsum.data import HUMAN_EVAL_SPLIT, load_eval
 
 GOLD_TEST_FILE = ("xsum", "gold-test-sentences.txt.gz")
@@ -42,12 +43,16 @@ def reference_lines(refs_paths: list[Path] | None, split: str | None) -> list[st
     return references
 
 
-def score_file(hyps_path: Path, refs_paths: list[Path] | None = None, split: str | None = None) -> dict[str, float]:
+def score_file(
+    hyps_path: Path, refs_paths: list[Path] | None = None, split: str | None = None, protocol: str = "challenge"
+) -> dict[str, float]:
     """Score a system output file (one summary per line, in reference order) as `python -m prefix_tuning.score` does."""
+    check_protocol(protocol)  # both protocols score alike here (tasks/protocols.py)
     references = reference_lines(refs_paths, split)
     return score_xsum(read_hypotheses(hyps_path, len(references)), references)
 
 
-def score_items(hypotheses: Sequence[str], items) -> dict[str, float]:
+def score_items(hypotheses: Sequence[str], items, protocol: str = "paper") -> dict[str, float]:
     """ROUGE of in-memory outputs against each `EvalItem`'s (single) reference."""
+    check_protocol(protocol)  # both protocols score alike here (tasks/protocols.py)
     return score_xsum(hypotheses, [item.references[0] for item in items])

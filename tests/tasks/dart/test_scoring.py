@@ -10,6 +10,7 @@ from prefix_tuning import score
 from prefix_tuning.paths import data_file
 from prefix_tuning.scoring import ter
 from prefix_tuning.scoring.model_based import Scores, add_model_based_scores
+from prefix_tuning.scoring.multi_bleu import multi_bleu, read_reference_streams
 from prefix_tuning.scoring.text_files import read_lines
 from prefix_tuning.tasks.dart import scoring as dart
 
@@ -116,23 +117,23 @@ def test_optional_metrics_are_reported_as_not_computed(tmp_path, monkeypatch, ca
             str(out),
         ]
     )
-    assert list(json.loads(out.read_text())) == ["BLEU", "METEOR", "TER"]
+    assert list(json.loads(out.read_text())) == ["BLEU", "METEOR", "TER", "protocol"]  # no placeholder number
     assert "not computed" in capsys.readouterr().out
 
 
 @pytest.mark.needs_java
 @pytest.mark.needs_data
-def test_score_items_uses_the_first_three_raw_references():
-    from prefix_tuning.scoring.multi_bleu import multi_bleu
+def test_score_items_uses_the_first_three_references_in_the_protocols_form():
     from prefix_tuning.tasks.dart.data import load_eval
 
     items = [item for item in load_eval("dev") if len(item.references) > 3][:4]
     outputs = [item.references[-1] for item in items]  # a reference beyond the third: not matched exactly
-    scores = dart.score_items(outputs, items)
-    assert list(scores) == ["BLEU", "METEOR", "TER"]
-    first_three = [[item.references[k] for item in items] for k in range(3)]
-    assert scores["BLEU"] == pytest.approx(multi_bleu(outputs, first_three)) and scores["BLEU"] < 100
-    assert scores["TER"] > 0
+    for protocol, form in (("challenge", lambda text: text), ("paper", dart.dart_tokenize)):
+        scores = dart.score_items(outputs, items, protocol)
+        assert list(scores) == ["BLEU", "METEOR", "TER"]
+        first_three = [[form(item.references[k]) for item in items] for k in range(3)]
+        assert scores["BLEU"] == pytest.approx(multi_bleu([form(o) for o in outputs], first_three))
+        assert scores["BLEU"] < 100 and scores["TER"] > 0
 
 
 @pytest.mark.needs_data
@@ -152,3 +153,27 @@ def test_cli_rejects_bad_input(tmp_path, args, words, run_module, assert_user_er
     paths = {"short": short, "missing": tmp_path / "missing.txt", "fixture": data_file(*FIXTURE)}
     result = run_module("prefix_tuning.score", "--task", "dart", *[a.format(**paths) for a in args])
     assert_user_error(result, *words)
+
+
+@pytest.mark.needs_data
+def test_paper_form_of_the_release_references_is_the_official_reference_file():
+    """dart_tokenize of each test entry's first release reference rebuilds all-delex-reference0.lex exactly."""
+    from prefix_tuning.tasks.dart.data import load_eval
+
+    official = read_lines(data_file("dart", "references", "all-delex-reference0.lex"))
+    ours = [dart.dart_tokenize(item.references[0]) if item.references else "" for item in load_eval("test")]
+    assert len(ours) == 5097 and ours == official
+    assert (
+        dart.dart_tokenize("Jeff Daniels played in the Hawaii Five-O episode.")
+        == "jeff daniels played in the hawaii five - o episode ."
+    )
+
+
+@pytest.mark.needs_data
+def test_paper_protocol_puts_cased_outputs_in_the_references_form():
+    """A cased, untokenized output scores as its paper form against the official references under "paper"."""
+    refs = read_reference_streams(dart.official_reference_files())
+    hyps = ["Jeff Daniels played in the Hawaii Five-O episode The Flight of the Jewels"] + refs[0][1:]
+    official = [dart.dart_tokenize(hyps[0])] + refs[0][1:]
+    assert multi_bleu([dart.dart_tokenize(h) for h in hyps], refs) == pytest.approx(multi_bleu(official, refs))
+    assert multi_bleu(hyps, refs) < multi_bleu(official, refs)

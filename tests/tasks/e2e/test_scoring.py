@@ -9,7 +9,10 @@ from prefix_tuning.errors import UserError
 from prefix_tuning.paths import data_file
 from prefix_tuning.scoring import coco_caption
 from prefix_tuning.scoring.mteval import corpus_bleu, corpus_nist, tokenize
-from prefix_tuning.tasks.e2e.scoring import load_references, score_file
+from prefix_tuning.scoring.text_files import read_lines
+from prefix_tuning.tasks.e2e.data import load_eval
+from prefix_tuning.tasks.e2e.data import tokenize as e2e_tokenize
+from prefix_tuning.tasks.e2e.scoring import item_references, load_references, score_file
 
 # tuetschek/e2e-metrics `measure_scores.py -p` on tgen-std.run0 against testset_w_refs.csv (data/SOURCES.md).
 OFFICIAL_TGEN = {"BLEU": 0.6616, "NIST": 8.5446, "METEOR": 0.4504, "ROUGE_L": 0.6914, "CIDEr": 2.2312}
@@ -89,7 +92,7 @@ def test_cli_scores_a_file_against_a_reference_csv(tmp_path, run_module):
     result = run_module("prefix_tuning.score", "--task", "e2e", "--hyps", hyps, "--refs", refs, "--json", out)
     assert result.returncode == 0, result.stderr
     scores = json.loads(out.read_text())
-    assert list(scores) == ["BLEU", "NIST", "METEOR", "ROUGE_L", "CIDEr"]
+    assert list(scores) == ["BLEU", "NIST", "METEOR", "ROUGE_L", "CIDEr", "protocol"]
     assert scores["BLEU"] == pytest.approx(1.0) and scores["ROUGE_L"] == pytest.approx(1.0)
 
 
@@ -110,3 +113,38 @@ def test_cli_rejects_non_utf8_files(tmp_path, bad, run_module, assert_user_error
     files[bad].write_bytes(files[bad].read_text(encoding="utf-8").encode("latin-1"))
     result = run_module("prefix_tuning.score", "--task", "e2e", "--hyps", files["hyps"], "--refs", files["refs"])
     assert_user_error(result, "is not UTF-8")
+
+
+@pytest.mark.needs_data
+def test_paper_protocol_scores_against_the_authors_tokenized_references():
+    """The authors' first tokenized reference of each MR, scored as a system: 100 BLEU against the paper's
+    (tokenized) references, as their gold file gives; against the raw CSV references it loses points."""
+    items = load_eval("test")
+    authors = [line.split("||", 1)[1].strip() for line in read_lines(data_file("e2e", "prefixtuning_src1_test.txt"))]
+    assert [ref for item in items for ref in item.meta["tokenized_references"]] == authors
+    system = [item.meta["tokenized_references"][0] for item in items]
+    assert corpus_bleu(system, item_references(items, "paper")) == pytest.approx(1.0)
+    assert corpus_bleu(system, item_references(items, "challenge")) < 0.95
+    assert system[0] == "A coffee shop in the city centre area called Blue Spice ."
+    # The training targets' tokenizer matches the authors' dev file on 99% of lines but their test file on 96.6%:
+    # the two files were tokenized differently ("isn 't" in dev, PTB's "is n't" in test).
+    ours = [e2e_tokenize(ref) for item in items for ref in item.references]
+    assert sum(a == b for a, b in zip(ours, authors)) / len(authors) > 0.96
+
+
+def test_cli_protocol_flag_picks_tokenized_references(tmp_path, run_module):
+    refs = tmp_path / "refs.csv"
+    refs.write_text(
+        'mr,ref\n"name[Aromi], familyFriendly[yes]","Aromi is family-friendly, £20-25."\n', encoding="utf-8"
+    )
+    hyps = tmp_path / "hyps.txt"
+    hyps.write_text("Aromi is family - friendly , £ 20 - 25 .\n", encoding="utf-8")
+    scores = {}
+    for protocol in ("paper", "challenge"):
+        out = tmp_path / f"{protocol}.json"
+        result = run_module("prefix_tuning.score", "--task", "e2e", "--hyps", hyps, "--refs", refs,
+                            "--protocol", protocol, "--json", out)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        scores[protocol] = json.loads(out.read_text())
+        assert scores[protocol]["protocol"] == protocol and f"{protocol} protocol" in result.stdout
+    assert scores["paper"]["BLEU"] == pytest.approx(1.0) and scores["challenge"]["BLEU"] < 1.0

@@ -87,6 +87,7 @@ def test_cli_writes_json(tmp_path, run_module):
     result = run_module("prefix_tuning.score", "--task", "xsum", "--hyps", hyps, "--refs", refs, "--json", out)
     assert result.returncode == 0, result.stderr
     scores = json.loads(out.read_text())
+    assert scores.pop("protocol") == "challenge"
     assert list(scores) == ["ROUGE-1", "ROUGE-2", "ROUGE-L"]
     assert scores == pytest.approx(score_xsum(hyps.read_text().splitlines(), refs.read_text().splitlines()))
     assert 0 < scores["ROUGE-1"] < 100
