@@ -3,7 +3,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml scripts/setup_env.sh | sha1sum | cut -c1-10)
 
-.PHONY: setup demo test test-fast lint format data bench-train bench-score clean-cache
+.PHONY: setup demo test test-fast lint format data bench-train bench-score clean-cache reproduce-all
+ARTIFACTS := table2 table3 table4 table5 fig3 fig4 fig5
 
 setup: $(STAMP)
 
@@ -32,8 +33,9 @@ format: setup
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
 
-## Fetch the original public releases into data/ (needs internet; our machines read ../shared/data).
+## Fetch the four tasks' original releases into data/ (needs internet; our machines read ../shared/data).
 data: setup
+	$(VENV)/bin/pip install -q -e '.[data]'
 	$(PY) scripts/fetch_data.py data
 
 bench-train: setup
@@ -41,3 +43,12 @@ bench-train: setup
 
 bench-score: setup
 	$(PY) benchmarks/score_speed.py
+
+## Reproduce a paper table or figure (ACL 2021 numbering): one Hydra multirun over its grid, then the report.
+## PROFILE=paper|cpu|smoke (default: paper with a CUDA GPU, else cpu), DRY_RUN=1 lists the runs,
+## RUNS=<dir> (default runs/reproduce/<profile>/<artifact>), RESULTS=<dir> (default results/<profile>),
+## LAUNCHER=basic|joblib|slurm. A finished run is skipped, a killed one resumes.
+reproduce-%: setup
+	@PROFILE=$(PROFILE) DRY_RUN=$(DRY_RUN) RUNS=$(RUNS) RESULTS=$(RESULTS) LAUNCHER=$(LAUNCHER) $(PY) -m prefix_tuning.reproduce $*
+
+reproduce-all: $(addprefix reproduce-,$(ARTIFACTS))

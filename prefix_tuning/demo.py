@@ -19,7 +19,7 @@ from prefix_tuning.errors import exit_on_user_error
 from prefix_tuning.lm.loading import load_base_model, load_tokenizer
 from prefix_tuning.paths import CONFIG_DIR
 from prefix_tuning.pipeline import evaluate_run, train_run
-from prefix_tuning.report.console import metric_table
+from prefix_tuning.reporting.console import metric_table
 
 
 @hydra.main(config_path=str(CONFIG_DIR), config_name="train", version_base="1.3")

@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 from prefix_tuning.errors import UserError, exit_on_user_error
 from prefix_tuning.paths import CONFIG_DIR
 from prefix_tuning.pipeline import evaluate_run, load_run_config
-from prefix_tuning.report.console import format_table
+from prefix_tuning.reporting.console import format_table
 
 USAGE = "usage: python -m prefix_tuning.evaluate run_dir=runs/<run> [split=S] [max_items=N] [use_prefix=false]"
 

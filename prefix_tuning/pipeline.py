@@ -18,11 +18,11 @@ from prefix_tuning.core.word_init import init_token_ids
 from prefix_tuning.errors import UserError
 from prefix_tuning.generation.decode import DecodeSettings, decode
 from prefix_tuning.lm.loading import context_length, load_base_model, load_tokenizer, model_identity
-from prefix_tuning.report.loss_plot import plot_loss
+from prefix_tuning.reporting.loss_plot import plot_loss
 from prefix_tuning.tasks import registry
 from prefix_tuning.tasks.encoding import encode_pair, encode_seq2seq_pair, prompt_ids
 from prefix_tuning.tasks.records import Pair
-from prefix_tuning.training.run_logger import RunLogger
+from prefix_tuning.training.run_logger import RunLogger, wandb_identity
 from prefix_tuning.training.settings import TrainSettings
 from prefix_tuning.training.trainer import make_accelerator, train_method
 
@@ -37,6 +37,19 @@ def load_run_config(run_dir: Path) -> DictConfig:
     if not path.is_file():
         raise UserError(f"{run_dir} is not a training run (no config.yaml)")
     return OmegaConf.load(path)
+
+
+def finished_summary(cfg: DictConfig) -> dict | None:
+    """The summary of a run that already finished in `cfg.run_dir` with this very config; None if there is
+    none (a killed run resumes from its checkpoint). A folder holding another config is an error."""
+    run_dir = Path(cfg.run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        return None
+    saved = OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml"), resolve=True)
+    if saved != OmegaConf.to_container(cfg, resolve=True):
+        raise UserError(f"{run_dir} holds a run with another config; remove it or sweep into another RUNS folder")
+    summary = run_dir / "summary.json"
+    return json.loads(summary.read_text()) if summary.is_file() else None
 
 
 def check_fits_context(lm, prefix_length: int, task_cfg):
@@ -109,10 +122,8 @@ def train_run(cfg: DictConfig, lm=None, tokenizer=None) -> dict:
     timings["setup"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    logger = RunLogger(
-        run_dir, cfg.logger.kind, cfg.logger.project, cfg.logger.mode,
-        OmegaConf.to_container(cfg, resolve=True), enabled=accelerator.is_main_process,
-    )  # fmt: skip
+    logger = RunLogger(run_dir, cfg.logger, OmegaConf.to_container(cfg, resolve=True), accelerator.is_main_process,
+                       job_type="train", **wandb_identity(cfg))  # fmt: skip
     pad = tokenizer.pad_token_id
     summary = train_method(model, examples, settings, run_dir, pad, accelerator, logger, cfg.resume, dev_examples)
     if accelerator.is_main_process:
@@ -138,6 +149,8 @@ def train_run(cfg: DictConfig, lm=None, tokenizer=None) -> dict:
         )
         timings["eval"] = time.perf_counter() - start
         logger.log({f"eval/{k}": v for k, v in summary["eval"]["scores"].items()}, summary["steps"])
+        final = {f"eval/{k}": v for k, v in summary["eval"]["scores"].items()}
+        logger.summarize({**final, "stored_percent": summary["stored_percent"]}, summary["eval"]["samples"])
     logger.finish()
     if accelerator.is_main_process and (plot := plot_loss(run_dir)):
         accelerator.print(f"loss curve: {plot}")
@@ -192,5 +205,6 @@ def evaluate_run(
         "protocol": protocol, "scores": scores, "decode_seconds": decode_seconds, "score_seconds": score_seconds,
     }  # fmt: skip
     (out_dir / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
-    result["examples"] = [(item.source, h, item.references[0]) for item, h in list(zip(items, hypotheses))[:3]]
+    result["samples"] = [(item.source, h, item.references[0]) for item, h in list(zip(items, hypotheses))[:20]]
+    result["examples"] = result["samples"][:3]
     return result

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from prefix_tuning.errors import UserError, exit_on_user_error
-from prefix_tuning.report.console import format_table
+from prefix_tuning.reporting.console import format_table
 from prefix_tuning.tasks.protocols import PROTOCOLS
 from prefix_tuning.tasks.registry import TASKS, task_module
 

@@ -3,6 +3,7 @@
 A task config (configs/task/*.yaml) names the loader's splits and may add:
   loader_args: {...}          keyword arguments for the loader (WebNLG categories, XSUM extrapolation split)
   train_range / eval_range:   [start, end) slices of the split (offline smoke runs on tiny data)
+  eval_stride:                every k-th evaluation item (a sample spread over the split)
   train_size, subset_seed:    a low-data random subset of the training pairs (paper section 6.2)
   dev_split, dev_range, dev_size: the pairs whose loss selects the checkpoint kept (train.eval_every);
                               dev_range slices the split, dev_size caps them
@@ -90,10 +91,16 @@ def load_dev_pairs(task_cfg) -> list:
 
 
 def load_eval_items(task_cfg, split: str, max_items: int | None = None) -> list:
+    """Evaluation items of a split: the eval split's `eval_range` slice, every `eval_stride`-th item (a sample
+    spread over a split ordered by category, such as WebNLG's), then the first `max_items`."""
     module = task_module(task_cfg.name)
     items = module.load_eval(split, **_loader_args(task_cfg))
     if split == task_cfg.eval_split:
         items = _slice(items, task_cfg.get("eval_range"), "eval_range")
+        stride = int(task_cfg.get("eval_stride") or 1)
+        if stride < 1:
+            raise UserError(f"task.eval_stride must be at least 1, got {stride}")
+        items = items[::stride]
     return items[:max_items] if max_items else items
 
 

@@ -263,9 +263,12 @@ def read_parquet(path: Path) -> list[dict]:
 
 def article_folder(root: Path | None) -> tuple[Path, bool]:
     """The folder holding the articles and whether it is the original release (else a Hugging Face export)."""
-    if root is None:
-        root = data_dir() / "xsum" / RELEASE_FOLDER
-        if not root.is_dir():
+    if root is None:  # the original release, else the hub export `make data` writes
+        root = next(
+            (data_dir() / "xsum" / name for name in (RELEASE_FOLDER, "hf") if (data_dir() / "xsum" / name).is_dir()),
+            None,
+        )
+        if root is None:
             raise UserError(NOT_SHIPPED)
     root = Path(root)
     if not root.is_dir():

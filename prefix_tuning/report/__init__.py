@@ -1,1 +1,0 @@
-"""What people read: metric tables for the console and plots of runs."""

@@ -1,0 +1,165 @@
+"""The report of one paper artifact from a sweep folder: the paper's layout with the paper's number beside
+ours in every cell (mean ± std over seeds and subsets, with n), the stored parameter %, a caption (profile,
+models, data sizes, protocol, deviations, wall time, command), the claims checked, and for figures a
+.png. Writes <results>/<artifact>.{md,tex,json}; reading finished runs only, it touches no model."""
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from prefix_tuning.errors import UserError
+from prefix_tuning.reporting import paper_numbers as paper
+from prefix_tuning.reporting.cells import FIGURE_POINTS, TABLE_CELLS, paper_units
+from prefix_tuning.reporting.claims import CLAIMS
+from prefix_tuning.reporting.figures import EXTRA_FIGURES, PANELS, plot
+from prefix_tuning.reporting.stats import Cell, digits_for
+from prefix_tuning.sweeps.grids import check_artifact, deviations, grid
+from prefix_tuning.sweeps.sweep_runs import FinishedRun, finished_runs, sweep_record
+
+# table artifact -> (rows in the paper's order, column groups [(group, title, columns)], paper lookup)
+TABLE_LAYOUTS = {
+    "table2": (list(paper.TABLE2), [("e2e", "E2E", paper.E2E_COLUMNS), ("webnlg", "WebNLG", paper.WEBNLG_COLUMNS),
+                                    ("dart", "DART", paper.DART_COLUMNS)], lambda row, group: paper.TABLE2[row][group]),
+    "table3": (list(paper.TABLE3), [("xsum", "XSUM", paper.XSUM_COLUMNS)], lambda row, group: paper.TABLE3[row]),
+    "table4": (list(paper.TABLE4), [("xsum", "XSUM", paper.XSUM_COLUMNS)], lambda row, group: paper.TABLE4[row]),
+    "table5": (list(paper.TABLE5), [("e2e", "E2E", paper.E2E_COLUMNS)], lambda row, group: paper.TABLE5[row]),
+}  # fmt: skip
+
+
+def row_title(row) -> str:
+    return " ".join(row) if isinstance(row, tuple) else str(row)
+
+
+def collect(artifact: str, runs: list[FinishedRun]):
+    """Table: {(row, group): {column: Cell}}; figure: {(task, series, x): {column: Cell}}; plus stored % per key."""
+    place = TABLE_CELLS.get(artifact) or FIGURE_POINTS[artifact]
+    ours, stored = defaultdict(dict), defaultdict(Cell)
+    for run in runs:
+        if not run.scores:
+            continue
+        key = place(run)
+        if artifact in TABLE_CELLS:
+            key = (key[0], key[1])
+        task = key[1] if artifact in TABLE_CELLS else key[0]
+        for column, value in paper_units(task, run.scores).items():
+            ours[key].setdefault(column, Cell()).add(value, str(run.folder))
+        stored[key].add(run.summary.get("stored_percent", float("nan")), str(run.folder))
+    return ours, stored
+
+
+def caption(artifact: str, runs: list[FinishedRun], record: dict, sweep_dir: Path) -> dict:
+    profiles = sorted({str(run.get("reproduce.profile", "")) for run in runs} - {""}) or [
+        record.get("profile", "user sweep")
+    ]
+    profile = profiles[0] if len(profiles) == 1 else "+".join(profiles)
+    expected = {run.name for run in grid(artifact, profile)} if profile in ("paper", "cpu", "smoke") else set()
+    done = {str(run.get("reproduce.run")) for run in runs}
+    seconds = sum(sum(run.summary.get("timings", {}).values()) for run in runs)
+    return {
+        "profile": profile,
+        "models": sorted({str(run.get("model.name")) for run in runs}),
+        "train_pairs": sorted({run.summary.get("train_pairs") for run in runs}),
+        "test_items": sorted({run.summary.get("eval", {}).get("items") for run in runs} - {None}),
+        "protocol": sorted({run.summary.get("eval", {}).get("protocol", "?") for run in runs}),
+        "deviations": deviations(artifact, profile) if profile in ("paper", "cpu", "smoke") else ["a user sweep"],
+        "runs": len(runs),
+        "pending": sorted(expected - done),
+        "wall_hours": seconds / 3600,
+        "command": record.get("command", f"python -m prefix_tuning.report {artifact} {sweep_dir}"),
+    }
+
+
+def table_markdown(artifact: str, ours, stored) -> tuple[list[str], list[str], list[dict]]:
+    """(markdown lines, tex lines, json cells) in the paper's layout: `ours / paper` per cell."""
+    rows, groups, paper_of = TABLE_LAYOUTS[artifact]
+    md, tex, cells = [], [], []
+    for group, title, columns in groups:
+        md += [f"**{title}** (each cell: ours / paper)", "",
+               "| row | " + " | ".join(columns) + " | n | stored % |", "|---|" + "---:|" * (len(columns) + 2)]  # fmt: skip
+        tex += [f"% {title}", r"\begin{tabular}{l" + "r" * (len(columns) + 2) + "}", r"\toprule",
+                "row & " + " & ".join(columns) + r" & $n$ & stored \% \\", r"\midrule"]  # fmt: skip
+        for row in rows:
+            ours_row, reference = ours.get((row, group), {}), paper_of(row, group)
+            texts, n = [], 0
+            for column in columns:
+                cell, theirs = ours_row.get(column, Cell()), reference.get(column)
+                n = max(n, cell.n)
+                texts.append(
+                    f"{cell.text(digits_for(theirs if theirs is not None else cell.mean))} / {'—' if theirs is None else theirs:g}"
+                )
+                cells.append(
+                    {"row": row_title(row), "group": group, "column": column, "paper": theirs, "ours": cell.to_json()}
+                )
+            percent = stored.get((row, group), Cell())
+            md.append(f"| {row_title(row)} | " + " | ".join(texts) + f" | {n} | {percent.text(3)} |")
+            tex.append(f"{row_title(row)} & " + " & ".join(t.replace('±', r'$\pm$') for t in texts)
+                       + f" & {n} & {percent.text(3)} " + r"\\")  # fmt: skip
+        md.append("")
+        tex += [r"\bottomrule", r"\end{tabular}", ""]
+    return md, tex, cells
+
+
+def figure_markdown(points) -> tuple[list[str], list[dict]]:
+    md = [
+        "| task | series | x | " + " | ".join(["metric", "ours (mean ± std)", "n"]) + " |",
+        "|---|---|---|---|---:|---:|",
+    ]
+    cells = []
+    for (task, series, x), metrics in sorted(points.items(), key=lambda item: tuple(str(k) for k in item[0])):
+        for column, cell in metrics.items():
+            md.append(f"| {task} | {series} | {x} | {column} | {cell.text(digits_for(cell.mean))} | {cell.n} |")
+            cells.append({"task": task, "series": series, "x": x, "column": column, "ours": cell.to_json()})
+    return md + [""], cells
+
+
+def write_report(artifact: str, sweep_dir: Path, results_dir: Path) -> list[Path]:
+    """Write the artifact's report files; returns their paths."""
+    check_artifact(artifact)
+    runs = finished_runs(sweep_dir)
+    if not runs:
+        raise UserError(f"no finished runs (config.yaml + summary.json) under {sweep_dir}")
+    ours, stored = collect(artifact, runs)
+    info = caption(artifact, runs, sweep_record(sweep_dir), Path(sweep_dir))
+    claims = CLAIMS[artifact](ours) if artifact in CLAIMS else []
+    head = [f"# {artifact} ({info['profile']} profile)", "", caption_text(artifact, info), ""]
+    if artifact in TABLE_LAYOUTS:
+        md, tex, cells = table_markdown(artifact, ours, stored)
+    else:
+        md, cells = figure_markdown(ours)
+        tex = [r"% figure data: see the .json and .md"]
+    md += ["## Claims", ""] + [f"- {c['claim']}: **{verdict(c['holds'])}** ({c['detail']})" for c in claims] + [""]
+    results_dir = Path(results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for figure in [artifact, EXTRA_FIGURES.get(artifact)] if artifact in PANELS else []:
+        if figure and (png := plot(figure, ours, paper.CLAIMS.get(artifact, ""), results_dir / f"{figure}.png")):
+            md.insert(len(head), f"![{figure}]({png.name})\n")
+            written.append(png)
+    files = {"md": "\n".join(head + md), "tex": "\n".join([f"% {caption_text(artifact, info)}"] + tex)}
+    for suffix, text in files.items():
+        (results_dir / f"{artifact}.{suffix}").write_text(text + "\n", encoding="utf-8")
+        written.append(results_dir / f"{artifact}.{suffix}")
+    record = {"artifact": artifact, "caption": info, "claims": claims, "cells": cells, "sweep_dir": str(sweep_dir)}
+    (results_dir / f"{artifact}.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+    return [results_dir / f"{artifact}.json", *written]
+
+
+def verdict(holds) -> str:
+    return {True: "holds", False: "does not hold", None: "not tested (runs missing)"}[holds]
+
+
+def caption_text(artifact: str, info: dict) -> str:
+    parts = [
+        f"Profile {info['profile']}; model(s) {', '.join(info['models'])}; training pairs per run {info['train_pairs']}; "
+        f"test items per run {info['test_items']}; scoring protocol {', '.join(info['protocol'])}; "
+        f"{info['runs']} runs, {info['wall_hours']:.2f} h of run time in all.",
+        "Deviations from the paper: " + ("; ".join(info["deviations"]) or "none") + ".",
+        f"Command: `{info['command']}`.",
+    ]
+    if info["pending"]:
+        parts.append(
+            f"Pending ({len(info['pending'])} runs not finished): {', '.join(info['pending'][:6])}"
+            + (" ..." if len(info["pending"]) > 6 else "")
+            + "."
+        )
+    return " ".join(parts)

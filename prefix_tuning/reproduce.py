@@ -1,0 +1,60 @@
+"""Reproduce one paper table or figure: one Hydra multirun over its grid, then its report.
+
+    python -m prefix_tuning.reproduce <artifact> [--profile paper|cpu|smoke] [--dry-run] [overrides ...]
+    make reproduce-<artifact> [PROFILE=...] [DRY_RUN=1] [RUNS=dir] [RESULTS=dir] [LAUNCHER=basic|joblib|slurm]
+
+The first line printed says which profile runs (default: paper with a CUDA GPU, else cpu) and how to
+choose another. Runs live in RUNS (default runs/reproduce/<profile>/<artifact>), one folder each; a run
+that finished is skipped and a killed one resumes from its checkpoint, so the target can be started
+again after any crash. The report goes to RESULTS (default results/<profile>). Extra overrides apply to
+every run (e.g. logger=none).
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from prefix_tuning.errors import UserError, exit_on_user_error
+from prefix_tuning.reporting.artifact_report import write_report
+from prefix_tuning.sweeps.grids import ARTIFACTS
+from prefix_tuning.sweeps.profiles import chosen_profile, profile_line
+
+LAUNCHERS = {"basic": [], "joblib": ["hydra/launcher=joblib"], "slurm": ["hydra/launcher=slurm"],
+             "submitit_local": ["hydra/launcher=submitit_local"]}  # fmt: skip
+
+
+@exit_on_user_error
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m prefix_tuning.reproduce", description=__doc__.split("\n")[0])
+    parser.add_argument("artifact", choices=ARTIFACTS)
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides applied to every run")
+    parser.add_argument("--profile", default=None, help="paper | cpu | smoke (default: PROFILE, else by hardware)")
+    parser.add_argument("--dry-run", action="store_true", default=os.environ.get("DRY_RUN", "") not in ("", "0"))
+    args = parser.parse_args(argv)
+    profile, why = chosen_profile(args.profile)
+    print(profile_line(args.artifact, profile, why), flush=True)
+    runs = Path(os.environ.get("RUNS") or f"runs/reproduce/{profile}/{args.artifact}")
+    results = Path(os.environ.get("RESULTS") or f"results/{profile}")
+    launcher = os.environ.get("LAUNCHER") or "basic"
+    if launcher not in LAUNCHERS:
+        raise UserError(f"unknown LAUNCHER={launcher!r}; choose one of {', '.join(LAUNCHERS)}")
+    command = [sys.executable, "-m", "prefix_tuning.train", "-m", "hydra/sweeper=reproduce",
+               f"hydra.sweeper.artifact={args.artifact}", f"hydra.sweeper.profile={profile}",
+               f"hydra.sweep.dir={runs}", *LAUNCHERS[launcher], *args.overrides]  # fmt: skip
+    shown = f"make reproduce-{args.artifact} PROFILE={profile}" + (
+        f" LAUNCHER={launcher}" if launcher != "basic" else ""
+    )
+    env = {**os.environ, "REPRODUCE_COMMAND": shown, "DRY_RUN": "1" if args.dry_run else ""}
+    sweep = subprocess.run(command, env=env)
+    if args.dry_run:
+        sys.exit(sweep.returncode)
+    if (runs / "reproduce.json").is_file():
+        for path in write_report(args.artifact, runs, results):
+            print(f"wrote {path}")
+    sys.exit(sweep.returncode)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""`make reproduce-X PROFILE=smoke` for every artifact: one multirun over the grid on tiny models, then the
+report; a killed sweep started again skips its finished runs and reports the same numbers; the submitit
+path with its local executor."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from prefix_tuning.paths import REPO_ROOT
+from prefix_tuning.sweeps.grids import ARTIFACTS, grid
+
+pytestmark = [pytest.mark.slow, pytest.mark.needs_data, pytest.mark.needs_java]
+
+
+def reproduce(artifact, tmp_path, run_module, **env):
+    env = {"RUNS": str(tmp_path / "runs"), "RESULTS": str(tmp_path / "results"), **env}
+    return run_module("prefix_tuning.reproduce", artifact, "--profile", "smoke", env=env, timeout=900)
+
+
+def report_numbers(results, artifact) -> list:
+    cells = json.loads((results / f"{artifact}.json").read_text())["cells"]
+    return sorted(
+        (json.dumps({k: v for k, v in c.items() if k != "ours"}, sort_keys=True), c["ours"]["values"]) for c in cells
+    )
+
+
+@pytest.mark.parametrize("artifact", ARTIFACTS)
+def test_smoke_profile_runs_every_artifact_and_writes_its_report(artifact, tmp_path, run_module):
+    result = reproduce(artifact, tmp_path, run_module)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (
+        result.stdout.splitlines()[0]
+        == f"reproduce {artifact}: profile smoke (chosen with PROFILE); choose another with PROFILE=paper|cpu"
+    )
+    runs = list((tmp_path / "runs").rglob("summary.json"))
+    assert len(runs) == len(grid(artifact, "smoke"))
+    results = tmp_path / "results"
+    md = (results / f"{artifact}.md").read_text()
+    record = json.loads((results / f"{artifact}.json").read_text())
+    assert record["caption"]["profile"] == "smoke" and record["caption"]["pending"] == []
+    assert f"make reproduce-{artifact} PROFILE=smoke" in md and "Deviations from the paper" in md
+    assert all(cell["ours"]["runs"] for cell in record["cells"] if cell["ours"]["n"])
+    if artifact.startswith("fig"):
+        assert (results / f"{artifact}.png").stat().st_size > 0
+    else:
+        assert " / " in md and (results / f"{artifact}.tex").is_file()
+
+
+def test_a_killed_sweep_resumes_skips_finished_runs_and_reports_the_same_numbers(tmp_path, run_module):
+    straight = tmp_path / "straight"
+    assert reproduce("table3", straight, run_module).returncode == 0
+    killed = tmp_path / "killed"
+    env = {**os.environ, "RUNS": str(killed / "runs"), "RESULTS": str(killed / "results")}
+    command = [sys.executable, "-m", "prefix_tuning.reproduce", "table3", "--profile", "smoke"]
+    process = subprocess.Popen(
+        command, cwd=REPO_ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + 300
+    while not list((killed / "runs").rglob("summary.json")) and time.time() < deadline:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)  # mid-sweep: the first run finished, the next one is under way
+    process.wait()
+    finished = len(list((killed / "runs").rglob("summary.json")))
+    assert 1 <= finished < 3
+    again = reproduce("table3", killed, run_module)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("skip ") == finished
+    assert report_numbers(killed / "results", "table3") == report_numbers(straight / "results", "table3")
+
+
+def test_submitit_launcher_runs_the_grid_with_its_local_executor(tmp_path, run_module):
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    result = reproduce("table3", tmp_path, run_module, LAUNCHER="submitit_local")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(list((tmp_path / "runs").rglob("summary.json"))) == 3
+    assert list((tmp_path / "runs").rglob(".submitit"))  # the jobs went through submitit
