@@ -195,7 +195,7 @@ def evaluate_run(
     decode_seconds = time.perf_counter() - start
     start = time.perf_counter()
     protocol = cfg.task.get("protocol", "paper")
-    scores = registry.score(cfg.task.name, hypotheses, items, protocol)
+    scores = registry.score(cfg.task.name, hypotheses, items, protocol, bool(cfg.eval.get("java_metrics", True)))
     score_seconds = time.perf_counter() - start
     out_dir = run_dir / "eval" / name
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ together; the functions are shared with the ablations (infix, embedding-only) an
 import torch
 from transformers import DynamicCache
 
+from prefix_tuning.core.packing import packed_loss
 from prefix_tuning.core.steered_lm import SteeredLM
 from prefix_tuning.training.label_loss import shifted_label_loss
 
@@ -55,8 +56,11 @@ def prefixed_inputs(input_ids, attention_mask, kv, cache_rows: int, dtype) -> di
     )
 
 
-def causal_forward(lm, input_ids, attention_mask, kv, labels=None, reduction: str = "sequence_sum"):
-    """A `TargetLoss` on label positions (labels == -100 elsewhere) or, without labels, full logits."""
+def causal_forward(lm, input_ids, attention_mask, kv, labels=None, reduction: str = "sequence_sum", packed=None):
+    """A `TargetLoss` on label positions (labels == -100 elsewhere) or, without labels, full logits.
+    `packed` (a `core.packing.PackedBatch`): the same loss over examples packed with no padding."""
+    if packed is not None:
+        return packed_loss(lm, packed, prefix_cache(kv, 1, lm.dtype), reduction)
     inputs = prefixed_inputs(input_ids, attention_mask, kv, input_ids.shape[0], lm.dtype)
     if labels is None:
         return lm(**inputs).logits
@@ -85,6 +89,9 @@ class PrefixLM(SteeredLM):
     `prefix=None` is the plain base model (zero-shot), through the same code path.
     """
 
+    engine_ready = True  # decode() may run it with generation/beam_engine.py
+    packing_ready = True  # the trainer may hand it packed batches (core/packing.py)
+
     def __init__(self, lm, prefix):
         super().__init__(lm)
         self.prefix = prefix
@@ -100,10 +107,17 @@ class PrefixLM(SteeredLM):
     def prefix_kv(self) -> torch.Tensor | None:
         return None if self.prefix is None else self.prefix()
 
-    def forward(self, input_ids, attention_mask, labels=None, reduction: str = "sequence_sum", kv=None):
+    def added_positions(self) -> int:
+        if self.prefix is None:
+            return 0
+        return self.prefix.config.prefix_length if hasattr(self.prefix, "config") else int(self.prefix.kv.shape[-2])
+
+    def forward(
+        self, input_ids=None, attention_mask=None, labels=None, reduction: str = "sequence_sum", kv=None, packed=None
+    ):
         """With labels, the LM head runs only on the positions that predict a target token."""
         kv = self.prefix_kv() if kv is None else kv
-        return causal_forward(self.lm, input_ids, attention_mask, kv, labels, reduction)
+        return causal_forward(self.lm, input_ids, attention_mask, kv, labels, reduction, packed)
 
     def generate(self, input_ids, attention_mask, kv=None, **generate_kwargs):
         """`kv` overrides the prefix ([B, layers, 2, H, L, D]: one prefix per row)."""

@@ -31,6 +31,10 @@ class SteeredLM(nn.Module):
         """Numbers kept for inference after training."""
         raise NotImplementedError
 
+    def added_positions(self) -> int:
+        """Positions before the real tokens (a prefix's L; 0 for none): where their positions start."""
+        return 0
+
     def generate(self, input_ids, attention_mask, **generate_kwargs):
         """Only the new tokens, [batch * num_return_sequences, new_tokens]."""
         raise NotImplementedError

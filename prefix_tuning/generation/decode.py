@@ -7,10 +7,12 @@ no_repeat_ngram_size 3 and early stopping) except its special-token ids.
 
 from dataclasses import dataclass
 
+import torch
 from tqdm.auto import tqdm
 
 from prefix_tuning.core.steered_lm import SteeredLM
 from prefix_tuning.errors import UserError
+from prefix_tuning.generation.beam_engine import BeamEngine, Item, SearchSettings
 from prefix_tuning.settings import from_section
 from prefix_tuning.tasks.encoding import encode_source, encode_text
 from prefix_tuning.training.batching import pad_batch
@@ -95,14 +97,46 @@ def decode(
     device = next(model.lm.parameters()).device
     kwargs = generate_kwargs(settings, tokenizer)
     model.eval()
+
+    def text(ids: list[int]) -> str:
+        return tokenizer.decode(cut_at_eos(ids, tokenizer.eos_token_id), skip_special_tokens=True).strip()
+
+    if uses_engine(model, settings, device):
+        engine = BeamEngine(model.lm, search_settings(settings, tokenizer), settings.batch_size * settings.num_beams)
+        kv = model.prefix_kv()
+        for i in order:
+            engine.add(Item(prompts[i], kv, key=i))
+        with tqdm(total=len(prompts), desc=desc, unit="input") as bar:
+            while engine.busy():
+                for item in engine.step():
+                    outputs[item.key] = text(item.result)
+                    bar.update(1)
+        return outputs
     with tqdm(total=len(prompts), desc=desc, unit="input") as bar:
         for start in range(0, len(order), settings.batch_size):
             rows = order[start : start + settings.batch_size]
             ids, mask = pad_batch([prompts[i] for i in rows], tokenizer.pad_token_id, "right" if seq2seq else "left")
             new = model.generate(ids.to(device), mask.to(device), **kwargs)
             for row, seq in zip(rows, new.tolist()):
-                outputs[row] = tokenizer.decode(
-                    cut_at_eos(seq, tokenizer.eos_token_id), skip_special_tokens=True
-                ).strip()
+                outputs[row] = text(seq)
             bar.update(len(rows))
     return outputs
+
+
+def search_settings(settings: DecodeSettings, tokenizer) -> SearchSettings:
+    banned = tuple(ids[0] for ids in newline_token_ids(tokenizer)) if settings.ban_newlines else ()
+    return SearchSettings(
+        num_beams=settings.num_beams, min_new_tokens=settings.min_new_tokens, max_new_tokens=settings.max_new_tokens,
+        length_penalty=settings.length_penalty, early_stopping=settings.early_stopping,
+        eos_token_id=tokenizer.eos_token_id, banned_token_ids=banned,
+    )  # fmt: skip
+
+
+def uses_engine(model: SteeredLM, settings: DecodeSettings, device) -> bool:
+    """The beam engine decodes causal models that say they fit it, with the processors it implements, on CPU."""
+    return (
+        getattr(model, "engine_ready", False)
+        and not model.lm.config.is_encoder_decoder
+        and settings.no_repeat_ngram_size == 0
+        and torch.device(device).type == "cpu"
+    )

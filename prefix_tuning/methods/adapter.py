@@ -90,6 +90,8 @@ def _adapt_output(adapter: Bottleneck):
 class AdapterLM(TunedLM):
     """The base LM with adapters attached while it runs; only the adapters are trained and stored."""
 
+    engine_ready = False  # the adapters hook the LM only inside forward/generate
+
     def forward(self, *args, **kwargs):
         with self.tuned.attached(self.lm):
             return super().forward(*args, **kwargs)

@@ -30,6 +30,8 @@ class EmbeddingOnlyLM(SteeredLM):
     """A frozen causal LM after L virtual-token embeddings: `tokens` is a `ReparametrizedTable` (trainable)
     or a fixed [L, d] tensor (loaded)."""
 
+    engine_ready = True  # decode() may run it with generation/beam_engine.py (its prefix: the LM's keys/values of E)
+
     def __init__(self, lm, tokens: ReparametrizedTable | torch.Tensor):
         super().__init__(lm)
         if isinstance(tokens, torch.Tensor):
@@ -49,11 +51,16 @@ class EmbeddingOnlyLM(SteeredLM):
     def stored_values(self) -> int:
         return self.embeddings().numel()
 
+    def added_positions(self) -> int:
+        return int(self.fixed.shape[0]) if self.tokens is None else self.tokens.config.prefix_length
+
     def prefix_kv(self) -> torch.Tensor:
         return lm_kv(self.lm, inputs_embeds=self.embeddings().to(self.lm.dtype).unsqueeze(0))[0]
 
-    def forward(self, input_ids, attention_mask, labels=None, reduction: str = "sequence_sum"):
-        return causal_forward(self.lm, input_ids, attention_mask, self.prefix_kv(), labels, reduction)
+    packing_ready = True
+
+    def forward(self, input_ids=None, attention_mask=None, labels=None, reduction: str = "sequence_sum", packed=None):
+        return causal_forward(self.lm, input_ids, attention_mask, self.prefix_kv(), labels, reduction, packed)
 
     def generate(self, input_ids, attention_mask, **generate_kwargs):
         return causal_generate(self.lm, input_ids, attention_mask, self.prefix_kv(), **generate_kwargs)

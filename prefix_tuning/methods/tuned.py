@@ -23,6 +23,7 @@ class TunedLM(SteeredLM):
     """
 
     lm_dropout_in_training = True
+    engine_ready = True  # decode() may run a causal one with generation/beam_engine.py (no prefix)
 
     def __init__(self, lm: nn.Module, tuned: nn.Module):
         super().__init__(lm)
@@ -33,14 +34,21 @@ class TunedLM(SteeredLM):
     def trainable(self) -> nn.Module:
         return self.tuned
 
+    def prefix_kv(self):
+        return None
+
     def stored_values(self) -> int:
         """Everything trained must be kept (no reparametrization to discard)."""
         return sum(p.numel() for p in self.tuned.parameters())
 
-    def forward(self, input_ids, attention_mask, labels=None, reduction: str = "sequence_sum"):
+    @property
+    def packing_ready(self) -> bool:
+        return not self.lm.config.is_encoder_decoder
+
+    def forward(self, input_ids=None, attention_mask=None, labels=None, reduction: str = "sequence_sum", packed=None):
         if self.lm.config.is_encoder_decoder:
             return seq2seq_forward(self.lm, input_ids, attention_mask, None, labels, reduction)
-        return causal_forward(self.lm, input_ids, attention_mask, None, labels, reduction)
+        return causal_forward(self.lm, input_ids, attention_mask, None, labels, reduction, packed)
 
     def generate(self, input_ids, attention_mask, **generate_kwargs):
         if self.lm.config.is_encoder_decoder:

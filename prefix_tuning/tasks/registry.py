@@ -104,9 +104,10 @@ def load_eval_items(task_cfg, split: str, max_items: int | None = None) -> list:
     return items[:max_items] if max_items else items
 
 
-def score(task: str, hypotheses: list[str], items, protocol: str) -> dict[str, float]:
-    """Score outputs against the references carried by the evaluation items (`tasks/protocols.py`)."""
-    return task_module(task).score_items(hypotheses, items, protocol)
+def score(task: str, hypotheses: list[str], items, protocol: str, java: bool = True) -> dict[str, float]:
+    """Score outputs against the references carried by the evaluation items (`tasks/protocols.py`);
+    `java=False` leaves out the metrics a Java program computes (METEOR; E2E's ROUGE-L and CIDEr too)."""
+    return task_module(task).score_items(hypotheses, items, protocol, java)
 
 
 def subsample(pairs: list, size: int, seed: int, dev_size: int = 0) -> tuple[list, list]:

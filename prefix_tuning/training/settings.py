@@ -18,6 +18,7 @@ class TrainSettings:
     weight_decay: float
     grad_clip: float
     loss_reduction: str  # sequence_sum | token_mean
+    packing: bool  # examples packed end to end, no padding (models that support it: causal prefix, emb, tuned)
     checkpoint_every: int
     log_every: int
     eval_every: int  # dev loss every N steps and at the end (0: never)

@@ -15,6 +15,7 @@ from accelerate import Accelerator
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
+from prefix_tuning.core.packing import pack
 from prefix_tuning.errors import UserError
 from prefix_tuning.training.batching import collate_training, length_grouped_batches
 from prefix_tuning.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
@@ -32,6 +33,11 @@ def make_accelerator(mixed_precision: str = "auto") -> Accelerator:
         mixed_precision = "no"
     # Without cpu=True, Accelerate ignores torchrun's WORLD_SIZE on CPU and every process trains alone.
     return Accelerator(mixed_precision=mixed_precision, cpu=not torch.cuda.is_available())
+
+
+def packing_start(model) -> int | None:
+    """Where real tokens' positions start in a packed batch (the prefix length), or None if the model takes padded batches."""
+    return model.added_positions() if getattr(model, "packing_ready", False) else None
 
 
 def on_step_end(step: int, loss: float):
@@ -85,6 +91,14 @@ def train_method(
     wrapped = accelerator.prepare(model)
     model.train()
 
+    packed_positions = packing_start(model) if settings.packing else None
+
+    def make_batch(chosen, device) -> dict:
+        """The examples packed end to end (no padding: core/packing.py), or right-padded."""
+        if packed_positions is not None:
+            return {"packed": pack(chosen, packed_positions).to(device)}
+        return {k: v.to(device) for k, v in collate_training(chosen, pad_id).items()}
+
     def micro_batch(index: int) -> list[int]:
         epoch, position = divmod(index, steps_per_epoch * settings.grad_accum)
         if epoch not in epoch_batches:
@@ -97,9 +111,9 @@ def train_method(
     while step < total_steps:
         step_loss, nll_sum, target_tokens = 0.0, 0.0, 0
         for micro in range(settings.grad_accum):
-            batch = collate_training([examples[i] for i in micro_batch(step * settings.grad_accum + micro)], pad_id)
-            batch = {k: v.to(accelerator.device) for k, v in batch.items()}
-            real_tokens += int(batch["attention_mask"].sum()) * world
+            chosen = [examples[i] for i in micro_batch(step * settings.grad_accum + micro)]
+            batch = make_batch(chosen, accelerator.device)
+            real_tokens += sum(len(ids) for ids, _ in chosen) * world
             sync = micro == settings.grad_accum - 1
             with (
                 accelerator.autocast(),

@@ -68,7 +68,9 @@ def test_training_lowers_the_loss_and_evaluate_reloads_the_same_model(
 ):
     # Decoding and loading are under test here, not the metrics (METEOR's Java start-up would dominate).
     monkeypatch.setattr(
-        pipeline.registry, "score", lambda task, hypotheses, items, protocol: {"outputs": float(len(hypotheses))}
+        pipeline.registry,
+        "score",
+        lambda task, hypotheses, items, protocol, java=True: {"outputs": float(len(hypotheses))},
     )
     run_dir = tmp_path / method
     cfg = compose_cfg(

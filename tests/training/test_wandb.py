@@ -48,18 +48,15 @@ def test_offline_run_file_has_group_tags_config_summary_and_samples(tmp_path, co
     records = read_records(path)
     kinds = [r.WhichOneof("record_type") for r in records]
     run = next(r.run for r in records if r.WhichOneof("record_type") == "run")
-    assert (run.group, run.job_type) == ("table2-smoke", "train")
+    assert (run.run_group, run.job_type) == ("table2-smoke", "train")
     assert list(run.tags) == ["e2e", "prefix", "smoke"] and run.display_name == "experiment=table2_e2e_prefix"
+    updates = [r.run.config if r.WhichOneof("record_type") == "run" else r.config for r in records
+               if r.WhichOneof("record_type") in ("run", "config")]  # fmt: skip
     config = {
-        item.key: json.loads(item.value_json)
-        for r in records
-        if r.WhichOneof("record_type") == "config"
-        for item in r.config.update
-    }
-    assert (
-        config["method"]["value"]["prefix_length"] == cfg.method.prefix_length
-        and config["train"]["value"]["max_steps"] == 3
-    )
+        item.key: json.loads(item.value_json) for update in updates for item in update.update
+    }  # resolved Hydra config
+    assert config["method"]["prefix_length"] == cfg.method.prefix_length and config["train"]["max_steps"] == 3
+    assert config["reproduce"]["artifact"] == "table2"
     final = {
         item.key: json.loads(item.value_json)
         for r in records
@@ -69,7 +66,9 @@ def test_offline_run_file_has_group_tags_config_summary_and_samples(tmp_path, co
     assert final["eval/BLEU"] == pytest.approx(summary["eval"]["scores"]["BLEU"])
     assert final["stored_percent"] == pytest.approx(summary["stored_percent"])
     history = [
-        {i.key: i.value_json for i in r.history.item} for r in records if r.WhichOneof("record_type") == "history"
+        {i.key or i.nested_key[0]: i.value_json for i in r.history.item}
+        for r in records
+        if r.WhichOneof("record_type") == "history"
     ]
     assert any("train/loss_per_token" in h for h in history)  # the loss curve
     assert any("eval/samples" in h for h in history) and "run" in kinds  # the table of sample outputs

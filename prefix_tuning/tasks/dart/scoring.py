@@ -13,6 +13,7 @@ characters (`dart_tokenize`, which rebuilds all 5,097 official reference0 lines 
 
 import re
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
 from prefix_tuning.errors import UserError
@@ -45,30 +46,35 @@ def score_dart(
     hypotheses: Sequence[str],
     reference_streams: Sequence[Sequence[str]] | None = None,
     extra_metrics: Sequence[str] = (),
+    java: bool = True,
 ) -> Scores:
     """BLEU, METEOR, TER (and any requested optional metric) of one output per line of the references
-    (default: the official test references)."""
+    (default: the official test references); `java=False` leaves METEOR out."""
     check_metric_names(extra_metrics)
     streams = reference_streams or read_reference_streams(official_reference_files())
     if len(hypotheses) != len(streams[0]):
         raise UserError(f"{len(hypotheses)} outputs but the references have {len(streams[0])} lines")
     references = [[streams[0][k]] + [s[k] for s in streams[1:] if s[k]] for k in range(len(hypotheses))]
-    with MeteorRun(hypotheses, references, max(METEOR_REFS, len(streams))) as meteor:  # runs meanwhile
+    with ExitStack() as stack:  # METEOR runs meanwhile
+        meteor = (
+            stack.enter_context(MeteorRun(hypotheses, references, max(METEOR_REFS, len(streams)))) if java else None
+        )
         scores = Scores({"BLEU": multi_bleu(hypotheses, streams)})
         ter = corpus_ter(hypotheses, references)
-        scores["METEOR"] = meteor.score()
+        if meteor is not None:
+            scores["METEOR"] = meteor.score()
     scores["TER"] = ter
     every_reference = [[s[k] for s in streams] for k in range(len(hypotheses))]
     return add_model_based_scores(scores, extra_metrics, hypotheses, every_reference)
 
 
-def score_items(hypotheses: Sequence[str], items, protocol: str = "paper") -> Scores:
+def score_items(hypotheses: Sequence[str], items, protocol: str = "paper", java: bool = True) -> Scores:
     """Scores of in-memory outputs against each `EvalItem`'s own references, the first three as in the
     three official files; under "paper" both sides in the official references' form (for the test
     items this is the official files exactly)."""
     form = dart_tokenize if check_protocol(protocol) == "paper" else (lambda text: text)
     references = [[form(ref) for ref in item.references] for item in items]
-    return score_dart([form(h) for h in hypotheses], as_streams(references, REFERENCE_FILES))
+    return score_dart([form(h) for h in hypotheses], as_streams(references, REFERENCE_FILES), java=java)
 
 
 def score_file(

@@ -17,12 +17,13 @@ from prefix_tuning.tasks.e2e.data import group_references, load_eval, read_rows
 from prefix_tuning.tasks.protocols import check_protocol
 
 
-def score_e2e(hypotheses: list[str], references: list[list[str]]) -> dict[str, float]:
-    """BLEU (0-1), NIST, METEOR, ROUGE_L and CIDEr of one hypothesis per item against that item's references."""
+def score_e2e(hypotheses: list[str], references: list[list[str]], java: bool = True) -> dict[str, float]:
+    """BLEU (0-1), NIST, METEOR, ROUGE_L and CIDEr of one hypothesis per item against that item's references
+    (`java=False`: BLEU and NIST only; the other three need the Java PTB tokenizer and METEOR)."""
     if not hypotheses or len(hypotheses) != len(references):
         raise ValueError(f"need one hypothesis per reference set, got {len(hypotheses)} and {len(references)}")
     hypotheses = [hyp.strip() for hyp in hypotheses]  # the script strips every output line
-    coco = coco_scores(hypotheses, references)  # first: a missing Java runtime fails before any work
+    coco = coco_scores(hypotheses, references) if java else {}  # first: a missing Java runtime fails before any work
     return {"BLEU": corpus_bleu(hypotheses, references), "NIST": corpus_nist(hypotheses, references), **coco}
 
 
@@ -56,6 +57,6 @@ def score_file(
     return score_e2e(read_hypotheses(hyps_path, len(references)), references)
 
 
-def score_items(hypotheses: list[str], items, protocol: str = "paper") -> dict[str, float]:
+def score_items(hypotheses: list[str], items, protocol: str = "paper", java: bool = True) -> dict[str, float]:
     """Scores of in-memory outputs against the references carried by `EvalItem`s (evaluation pipeline)."""
-    return score_e2e(hypotheses, item_references(items, protocol))
+    return score_e2e(hypotheses, item_references(items, protocol), java)

@@ -88,10 +88,12 @@ def reference_streams(references: Sequence[Sequence[str]]) -> list[list[str]]:
 
 
 def score_streams(
-    hypotheses: Sequence[str], streams: Sequence[Sequence[str]], subsets: dict[str, list[int]] | None = None
-) -> Scores:
+    hypotheses: Sequence[str], streams: Sequence[Sequence[str]], subsets: dict[str, list[int]] | None = None,
+    java: bool = True,
+) -> Scores:  # fmt: skip
     """The challenge's three metrics of raw outputs against preprocessed parallel reference streams;
-    `subsets` (name -> output indices) adds BLEU_name, METEOR_name, TER_name for each subset."""
+    `subsets` (name -> output indices) adds BLEU_name, METEOR_name, TER_name for each subset;
+    `java=False` leaves METEOR out."""
     if len(hypotheses) != len(streams[0]):
         raise UserError(f"{len(hypotheses)} outputs but the references have {len(streams[0])} lines")
     outputs = [challenge_hypothesis(h) for h in hypotheses]
@@ -107,17 +109,19 @@ def score_streams(
                 MeteorRun([outputs[k] for k in group], [references[k] for k in group], len(streams))
             )
             for suffix, group in groups.items()
+            if java
         }
         ter_stats = corpus_stats(outputs, references)
         for suffix, group in groups.items():
             group_streams = [[stream[k] for k in group] for stream in streams]
             scores[f"BLEU{suffix}"] = multi_bleu([outputs[k] for k in group], group_streams, lowercase=True)
-            scores[f"METEOR{suffix}"] = meteor[suffix].score()
+            if java:
+                scores[f"METEOR{suffix}"] = meteor[suffix].score()
             scores[f"TER{suffix}"] = total_ter([ter_stats[k] for k in group])
     return scores
 
 
-def score_items(hypotheses: Sequence[str], items, protocol: str = "paper") -> Scores:
+def score_items(hypotheses: Sequence[str], items, protocol: str = "paper", java: bool = True) -> Scores:
     """Scores of in-memory outputs against `EvalItem`s' references (challenge preprocessing, first
     three references); items of both seen and unseen categories also get the _seen and _unseen
     scores (the paper's S / U / A columns)."""
@@ -125,7 +129,7 @@ def score_items(hypotheses: Sequence[str], items, protocol: str = "paper") -> Sc
     seen = [k for k, item in enumerate(items) if item.meta.get("seen", True)]
     unseen = [k for k, item in enumerate(items) if not item.meta.get("seen", True)]
     subsets = {"seen": seen, "unseen": unseen} if seen and unseen else None
-    return score_streams(hypotheses, reference_streams([item.references for item in items]), subsets)
+    return score_streams(hypotheses, reference_streams([item.references for item in items]), subsets, java)
 
 
 def score_file(

@@ -52,7 +52,7 @@ def score_file(
     return score_xsum(read_hypotheses(hyps_path, len(references)), references)
 
 
-def score_items(hypotheses: Sequence[str], items, protocol: str = "paper") -> dict[str, float]:
+def score_items(hypotheses: Sequence[str], items, protocol: str = "paper", java: bool = True) -> dict[str, float]:
     """ROUGE of in-memory outputs against each `EvalItem`'s (single) reference."""
     check_protocol(protocol)  # both protocols score alike here (tasks/protocols.py)
     return score_xsum(hypotheses, [item.references[0] for item in items])
