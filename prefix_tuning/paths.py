@@ -40,3 +40,17 @@ def cache_dir() -> Path:
         path = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "prefix-tuning"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def code_version() -> str:
+    """The git commit of this checkout (with "+changes" when tracked files differ from it), or "unknown"."""
+    import subprocess
+
+    def git(*args) -> str:
+        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short", "HEAD")
+        return (commit + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")) or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"

@@ -18,6 +18,7 @@ from prefix_tuning.core.word_init import init_token_ids
 from prefix_tuning.errors import UserError
 from prefix_tuning.generation.decode import DecodeSettings, decode
 from prefix_tuning.lm.loading import context_length, load_base_model, load_tokenizer, model_identity
+from prefix_tuning.paths import code_version
 from prefix_tuning.reporting.loss_plot import plot_loss
 from prefix_tuning.tasks import registry
 from prefix_tuning.tasks.encoding import encode_pair, encode_seq2seq_pair, prompt_ids
@@ -155,6 +156,7 @@ def train_run(cfg: DictConfig, lm=None, tokenizer=None) -> dict:
     if accelerator.is_main_process and (plot := plot_loss(run_dir)):
         accelerator.print(f"loss curve: {plot}")
     summary["timings"] = timings
+    summary["code"] = code_version()
     if accelerator.is_main_process:
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     return summary

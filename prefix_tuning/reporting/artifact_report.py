@@ -65,6 +65,7 @@ def caption(artifact: str, runs: list[FinishedRun], record: dict, sweep_dir: Pat
         "runs": len(runs),
         "pending": sorted(expected - done),
         "wall_hours": seconds / 3600,
+        "code": sorted({str(run.summary.get("code", "unknown")) for run in runs}),
         "command": record.get("command", f"python -m prefix_tuning.report {artifact} {sweep_dir}"),
     }
 
@@ -152,7 +153,7 @@ def caption_text(artifact: str, info: dict) -> str:
     parts = [
         f"Profile {info['profile']}; model(s) {', '.join(info['models'])}; training pairs per run {info['train_pairs']}; "
         f"test items per run {info['test_items']}; scoring protocol {', '.join(info['protocol'])}; "
-        f"{info['runs']} runs, {info['wall_hours']:.2f} h of run time in all.",
+        f"{info['runs']} runs, {info['wall_hours']:.2f} h of run time in all; code {', '.join(info['code'])}.",
         "Deviations from the paper: " + ("; ".join(info["deviations"]) or "none") + ".",
         f"Command: `{info['command']}`.",
     ]
