@@ -5,7 +5,7 @@ import ast
 from prefix_tuning.paths import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "prefix_tuning"
-ENTRY_POINTS = {"train", "evaluate", "score", "demo", "report", "serve"}
+ENTRY_POINTS = {"train", "evaluate", "score", "demo", "report", "serve", "reproduce"}
 MAX_LINES = 400
 
 

@@ -22,7 +22,7 @@ from transformers.cache_utils import DynamicLayer
 NEG = -1.0e9  # `_beam_search`'s "impossible" score
 
 
-@dataclass
+@dataclass(frozen=True)
 class SearchSettings:
     num_beams: int
     min_new_tokens: int
@@ -41,6 +41,7 @@ class Item:
     kv: torch.Tensor | None
     key: object = None  # the caller's handle
     result: list[int] | None = None
+    error: Exception | None = None  # its prompt could not be read (the others decode on)
     # beam state (per item, as `_beam_search` keeps it per batch row)
     generated: int = 0
     running: list = field(default_factory=list)  # [beams] token lists (generated tokens only)
@@ -63,8 +64,9 @@ class BeamEngine:
         self.mask = None  # [rows, width]
         self.positions = None  # [rows]: the position of each row's next token
         self.last_tokens = None  # [rows]
+        self.device = next(lm.parameters()).device
         vocab = lm.get_output_embeddings().weight.shape[0]
-        self.banned = torch.zeros(vocab, dtype=torch.bool)
+        self.banned = torch.zeros(vocab, dtype=torch.bool, device=self.device)
         self.banned[list(settings.banned_token_ids)] = True
 
     # --- the public surface ------------------------------------------------------------------------------
@@ -106,9 +108,14 @@ class BeamEngine:
         done = []
         while self.waiting and len(self.active) < self.slots:
             item = self.waiting.pop(0)
-            logits, keys, values = self._prefill(item)
+            try:
+                logits, keys, values = self._prefill(item)
+            except (IndexError, RuntimeError, ValueError) as err:  # a bad prompt fails its item only
+                item.error = err
+                done.append(item)
+                continue
             item.running = [[] for _ in range(self.beams)]
-            item.running_scores = torch.full((self.beams,), NEG)
+            item.running_scores = torch.full((self.beams,), NEG)  # the beam bookkeeping stays on the CPU
             item.running_scores[0] = 0.0  # only the first beam's continuations count at the first step
             finished, _, tokens = self._advance_item(item, logits.expand(self.beams, -1))
             if finished:
@@ -120,14 +127,14 @@ class BeamEngine:
 
     def _prefill(self, item: Item):
         """Run the prompt once after the prefix: the last position's logits, and every layer's keys/values."""
-        ids = torch.tensor([item.prompt])
+        ids = torch.tensor([item.prompt], device=self.device)
         length = 0 if item.kv is None else item.kv.shape[-2]
         cache = DynamicCache()
         if item.kv is not None:
-            kv = item.kv.to(self.lm.dtype).unsqueeze(0)
+            kv = item.kv.to(self.device, self.lm.dtype).unsqueeze(0)
             cache = DynamicCache(ddp_cache_data=[(kv[:, i, 0], kv[:, i, 1]) for i in range(kv.shape[1])])
-        mask = torch.ones(1, length + ids.shape[1], dtype=torch.long)
-        positions = torch.arange(length, length + ids.shape[1]).unsqueeze(0)
+        mask = torch.ones(1, length + ids.shape[1], dtype=torch.long, device=self.device)
+        positions = torch.arange(length, length + ids.shape[1], device=self.device).unsqueeze(0)
         out = self.lm.base_model(
             input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True
         )
@@ -139,11 +146,15 @@ class BeamEngine:
         rows, width = len(tokens), keys[0].shape[2]
         new_keys = [k.expand(rows, -1, -1, -1) for k in keys]
         new_values = [v.expand(rows, -1, -1, -1) for v in values]
-        new_mask = torch.ones(rows, width, dtype=torch.long)
-        new_positions = torch.full((rows,), width)  # the next token's position: L + prompt length
+        new_mask = torch.ones(rows, width, dtype=torch.long, device=self.device)
+        new_positions = torch.full((rows,), width, device=self.device)  # the next token's position: L + prompt length
         if not self.active:
             self.keys, self.values = [k.contiguous() for k in new_keys], [v.contiguous() for v in new_values]
-            self.mask, self.positions, self.last_tokens = new_mask, new_positions, torch.tensor(tokens)
+            self.mask, self.positions, self.last_tokens = (
+                new_mask,
+                new_positions,
+                torch.tensor(tokens, device=self.device),
+            )
             return
         current = self.mask.shape[1]
         pad_old, pad_new = max(0, width - current), max(0, current - width)
@@ -151,7 +162,7 @@ class BeamEngine:
         self.values = [torch.cat([_pad(a, pad_old), _pad(b, pad_new)]) for a, b in zip(self.values, new_values)]
         self.mask = torch.cat([_pad_mask(self.mask, pad_old), _pad_mask(new_mask, pad_new)])
         self.positions = torch.cat([self.positions, new_positions])
-        self.last_tokens = torch.cat([self.last_tokens, torch.tensor(tokens)])
+        self.last_tokens = torch.cat([self.last_tokens, torch.tensor(tokens, device=self.device)])
 
     # --- one step for every active row ---------------------------------------------------------------------
 
@@ -187,13 +198,13 @@ class BeamEngine:
         generated = item.generated + 1  # counting the token chosen now
         item.generated = generated
         if s.num_beams == 1:  # `_sample` without sampling: argmax of the processed logits
-            token = int(self._processed(logits, generated - 1)[0].argmax())
+            token = int(self._processed(logits, generated - 1)[0].argmax())  # one sync per item and step
             item.running[0].append(token)
             if token == s.eos_token_id or generated >= s.max_new_tokens:
                 item.result = item.running[0]
                 return True, [], []
             return False, [0], [token]
-        log_probs = self._processed(torch.log_softmax(logits, dim=-1), generated - 1)
+        log_probs = self._processed(torch.log_softmax(logits, dim=-1), generated - 1).cpu()
         vocab = log_probs.shape[-1]
         accumulated = (log_probs + item.running_scores[:, None]).reshape(-1)
         top_scores, top_indices = torch.topk(accumulated, k=2 * s.num_beams)
@@ -235,10 +246,11 @@ class BeamEngine:
         if not items:
             self.keys, self.values, self.mask, self.positions, self.last_tokens = [], [], None, None, None
             return
-        index = torch.tensor(rows)
+        index = torch.tensor(rows, device=self.device)
         self.keys = [k.index_select(0, index) for k in self.keys]
         self.values = [v.index_select(0, index) for v in self.values]
-        self.mask, self.positions, self.last_tokens = self.mask[index], self.positions[index], torch.tensor(tokens)
+        self.mask, self.positions = self.mask[index], self.positions[index]
+        self.last_tokens = torch.tensor(tokens, device=self.device)
         used = self.mask.any(dim=0).nonzero()
         first = int(used[0]) if len(used) else 0
         if first:  # the padding of items that left

@@ -7,7 +7,6 @@ no_repeat_ngram_size 3 and early stopping) except its special-token ids.
 
 from dataclasses import dataclass
 
-import torch
 from tqdm.auto import tqdm
 
 from prefix_tuning.core.steered_lm import SteeredLM
@@ -81,11 +80,14 @@ def decode(
     settings: DecodeSettings,
     desc: str = "decode",
     prompt: list[int] = (),
+    engine: bool = True,
 ) -> list[str]:
     """One output per source, in input order. Batches are formed from sources of similar length.
 
     A causal LM continues left-padded prompts (`prompt` ids before each source); an encoder-decoder reads
     right-padded sources (BART's encoder positions ignore padding) and `generate` returns its decoder tokens.
+    Models that fit it decode with the beam engine (the same choices as `generate`, with continuous
+    batching); `engine=False` uses Hugging Face `generate` in fixed batches (the reference it is tested against).
     """
     seq2seq = model.lm.config.is_encoder_decoder
     if seq2seq:
@@ -101,7 +103,7 @@ def decode(
     def text(ids: list[int]) -> str:
         return tokenizer.decode(cut_at_eos(ids, tokenizer.eos_token_id), skip_special_tokens=True).strip()
 
-    if uses_engine(model, settings, device):
+    if engine and uses_engine(model, settings):
         engine = BeamEngine(model.lm, search_settings(settings, tokenizer), settings.batch_size * settings.num_beams)
         kv = model.prefix_kv()
         for i in order:
@@ -109,6 +111,8 @@ def decode(
         with tqdm(total=len(prompts), desc=desc, unit="input") as bar:
             while engine.busy():
                 for item in engine.step():
+                    if item.error is not None:
+                        raise item.error
                     outputs[item.key] = text(item.result)
                     bar.update(1)
         return outputs
@@ -132,11 +136,10 @@ def search_settings(settings: DecodeSettings, tokenizer) -> SearchSettings:
     )  # fmt: skip
 
 
-def uses_engine(model: SteeredLM, settings: DecodeSettings, device) -> bool:
-    """The beam engine decodes causal models that say they fit it, with the processors it implements, on CPU."""
+def uses_engine(model: SteeredLM, settings: DecodeSettings) -> bool:
+    """The beam engine decodes causal models that say they fit it, with the processors it implements."""
     return (
         getattr(model, "engine_ready", False)
         and not model.lm.config.is_encoder_decoder
         and settings.no_repeat_ngram_size == 0
-        and torch.device(device).type == "cpu"
     )

@@ -1,0 +1,178 @@
+"""Serving load: N concurrent clients on loopback against `python -m prefix_tuning.serve`, K distinct prefixes.
+
+    python benchmarks/serve_load.py [--clients 8] [--requests 32] [--max-tokens 40] [--beams 1] [--prefix FILE]
+
+Starts the server in a subprocess with N prefixes of the embedded SmolLM2-135M (L=10: the activations of
+"table-to-text", the paper's init, plus a little noise per user so each is distinct; `--prefix` starts from a
+trained prefix file instead), then runs the same real E2E test MRs twice: K=1 (every client uses one prefix)
+and K=N (client i uses prefix i, so every batch mixes prefixes). Each client sends its next request when the
+last one is answered. Per run: requests/s, generated tokens/s, p50/p95 latency, errors (non-200 answers:
+must be 0) and the mean batch size; `mixed_over_single` is K=N's generated tokens/s over K=1's (target
+>= 0.9). Prints a table and writes results/benchmarks/serve.json.
+"""
+
+import argparse
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from prefix_tuning.core.geometry import KVGeometry  # noqa: E402
+from prefix_tuning.core.word_init import word_activations  # noqa: E402
+from prefix_tuning.serving.base_model import load_served_model, model_config_named  # noqa: E402
+from prefix_tuning.tasks.e2e.data import load_eval  # noqa: E402
+from prefix_tuning.tensor_files import load_prefix, save_prefix  # noqa: E402
+
+
+def write_prefixes(directory: Path, count: int, model: str, base: Path | None, seed: int = 0) -> dict:
+    """`count` distinct prefix files p0..p{count-1} for the model; returns the identity they carry."""
+    lm, tok, identity = load_served_model(model_config_named(model), "cpu")
+    identity = {**identity, "task": "e2e"}
+    if base is None:
+        kv = word_activations(lm, tok, "table-to-text")
+    else:
+        kv = load_prefix(base, identity, KVGeometry.of(lm.config))
+    generator = torch.Generator().manual_seed(seed)
+    for i in range(count):
+        noise = 0 if i == 0 else torch.randn(kv.shape, generator=generator) * 0.01 * kv.float().std()
+        save_prefix(directory / f"p{i}.safetensors", kv + noise, identity, {"prefix": {"prefix_length": kv.shape[-2]}})
+    return identity
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(directory: Path, port: int, max_batch: int) -> subprocess.Popen:
+    """The server, its output in DIR/server.log (a file the server does not take for a prefix)."""
+    command = [sys.executable, "-m", "prefix_tuning.serve", "--prefixes", str(directory), "--port", str(port),
+               "--max-batch", str(max_batch)]  # fmt: skip
+    log = directory / "server.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"server exited: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                return server
+        except httpx.TransportError:
+            time.sleep(0.5)
+    server.terminate()
+    raise SystemExit("server did not start in 300 s")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
+
+
+def run_load(url: str, sources: list[str], clients: int, prefixes: int, max_tokens: int, beams: int) -> dict:
+    """Closed loop: each client sends its next MR (from one shared list) when its last answer arrives."""
+    work = iter(range(len(sources)))
+    lock = threading.Lock()
+    latencies, tokens, errors = [], [], []
+    before = httpx.get(f"{url}/health").json()
+
+    def client(index: int):
+        with httpx.Client(timeout=600) as http:
+            while True:
+                with lock:
+                    item = next(work, None)
+                if item is None:
+                    return
+                body = {"model": f"p{index % prefixes}", "prompt": sources[item], "max_tokens": max_tokens,
+                        "num_beams": beams}  # fmt: skip
+                start = time.perf_counter()
+                try:
+                    response = http.post(f"{url}/v1/completions", json=body)
+                    ok = response.status_code == 200
+                except httpx.HTTPError as err:
+                    response, ok = err, False
+                with lock:
+                    latencies.append(time.perf_counter() - start)
+                    if ok:
+                        tokens.append(response.json()["usage"]["completion_tokens"])
+                    else:
+                        errors.append(str(getattr(response, "text", response))[:200])
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - start
+    after = httpx.get(f"{url}/health").json()
+    batches = after["batches"] - before["batches"]
+    return {
+        "clients": clients, "prefixes": prefixes, "requests": len(sources), "seconds": seconds,
+        "requests_per_second": len(sources) / seconds, "generated_tokens": sum(tokens),
+        "generated_tokens_per_second": sum(tokens) / seconds,
+        "latency_p50_s": percentile(latencies, 0.5), "latency_p95_s": percentile(latencies, 0.95),
+        "errors": len(errors), "error_examples": errors[:3],
+        "batches": batches, "mean_batch": (after["rows"] - before["rows"]) / max(batches, 1),
+    }  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clients", type=int, default=8, help="N concurrent clients (and prefixes in the mixed run)")
+    parser.add_argument("--requests", type=int, default=32, help="requests per run (the first E2E test MRs)")
+    parser.add_argument("--max-tokens", type=int, default=40)
+    parser.add_argument("--beams", type=int, default=1, help="1: greedy")
+    parser.add_argument("--model", default="smollm2-135m", help="configs/model name")
+    parser.add_argument("--prefix", type=Path, help="a trained prefix file to start from (default: word init)")
+    parser.add_argument("--out", type=Path, default=REPO / "results" / "benchmarks" / "serve.json")
+    args = parser.parse_args()
+    sources = [item.source for item in load_eval("test")][: args.requests]
+    with tempfile.TemporaryDirectory() as tmp:
+        identity = write_prefixes(Path(tmp), args.clients, args.model, args.prefix)
+        port = free_port()
+        server = start_server(Path(tmp), port, max_batch=max(args.clients, 1))
+        url = f"http://127.0.0.1:{port}"
+        try:
+            run_load(url, sources[: args.clients], args.clients, 1, args.max_tokens, args.beams)  # warm-up
+            runs = {
+                name: run_load(url, sources, args.clients, prefixes, args.max_tokens, args.beams)
+                for name, prefixes in (("single", 1), ("mixed", args.clients))
+            }
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+    ratio = runs["mixed"]["generated_tokens_per_second"] / runs["single"]["generated_tokens_per_second"]
+    result = {
+        "base_model": identity["base_model"], "device": "cuda" if torch.cuda.is_available() else "cpu",
+        "max_tokens": args.max_tokens, "num_beams": args.beams, "runs": runs, "mixed_over_single": ratio,
+        "mixed_over_single_requests": runs["mixed"]["requests_per_second"] / runs["single"]["requests_per_second"],
+        "errors": sum(run["errors"] for run in runs.values()),
+        "date": time.strftime("%Y-%m-%d"),
+    }  # fmt: skip
+    print(f"{'run':<8}{'K':>4}{'N':>4}{'req/s':>9}{'tok/s':>9}{'p50 s':>8}{'p95 s':>8}{'batch':>7}{'errors':>8}")
+    for name, run in runs.items():
+        print(
+            f"{name:<8}{run['prefixes']:>4}{run['clients']:>4}{run['requests_per_second']:>9.2f}"
+            f"{run['generated_tokens_per_second']:>9.1f}{run['latency_p50_s']:>8.2f}{run['latency_p95_s']:>8.2f}"
+            f"{run['mean_batch']:>7.1f}{run['errors']:>8}"
+        )
+    print(f"mixed_over_single (generated tokens/s): {ratio:.3f}  (target >= 0.9)")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""The frozen LM a server runs: found from the identity the prefix files carry (`tensor_files` metadata).
+
+The identity (`base_model`) is what `lm.loading.model_identity` wrote at training time; the model config
+whose identity matches (configs/model/*.yaml) loads it, so tiny test models, the embedded SmolLM2 and hub
+models are served alike. An id no config names is loaded from the hub.
+"""
+
+from omegaconf import DictConfig, OmegaConf
+
+from prefix_tuning.errors import UserError
+from prefix_tuning.lm.loading import load_base_model, load_tokenizer, model_identity
+from prefix_tuning.paths import CONFIG_DIR
+
+MODEL_CONFIGS = CONFIG_DIR / "model"
+
+
+def model_config_named(name: str) -> DictConfig:
+    """`--model`: a config name (configs/model/<name>.yaml) or an identity / hub id (`model_config_for`)."""
+    path = MODEL_CONFIGS / f"{name}.yaml"
+    return OmegaConf.load(path) if path.is_file() else model_config_for(name)
+
+
+def model_config_for(base_model: str) -> DictConfig:
+    """The model config whose identity is `base_model` (a hub config for an id no config names)."""
+    for path in sorted(MODEL_CONFIGS.glob("*.yaml")):
+        cfg = OmegaConf.load(path)
+        if model_identity(cfg, None) == base_model:
+            return cfg
+    return OmegaConf.create({"name": base_model, "source": "hub", "hf_id": base_model, "dtype": "float32"})
+
+
+def load_served_model(model_cfg: DictConfig, device: str):
+    """(frozen causal LM on `device`, tokenizer, identity {base_model, architecture}) for a model config."""
+    tokenizer = load_tokenizer(model_cfg)
+    lm = load_base_model(model_cfg, tokenizer).to(device)
+    if lm.config.is_encoder_decoder:
+        raise UserError(f"{model_identity(model_cfg, lm)} is an encoder-decoder; the server decodes causal LMs only")
+    identity = {"base_model": model_identity(model_cfg, lm), "architecture": lm.config.model_type}
+    return lm, tokenizer, identity

@@ -1,0 +1,158 @@
+"""One worker owns the frozen LM and decodes every waiting and running request together, one prefix per row,
+with continuous batching: a request joins the running batch at the next decode step and leaves it the
+moment its answer is final (generation/beam_engine.py, which makes the choices `generate` makes).
+
+Each request is a `Job`: its prompt ids, its prefix P, its search settings and a future for its new token
+ids. Jobs with equal settings share one `BeamEngine` (so one step reads the LM's weights once for all
+their rows); each row attends to its own prefix only (its own cache rows), and its ids go to its own
+future only. The answer of a job does not depend on what else is in the batch: the engine follows each
+item's own generated-token count, as every rule of `generate`'s beam search does.
+
+Cancelling (a client that disconnected): a waiting job leaves the queue and is never decoded; a running
+job's rows are freed at the worker's next step and its result is never computed.
+"""
+
+import threading
+import time
+from concurrent.futures import CancelledError, Future
+from dataclasses import dataclass, field
+
+import torch
+
+from prefix_tuning.generation.beam_engine import BeamEngine, Item, SearchSettings
+
+
+@dataclass(eq=False)
+class Job:
+    """One request: prompt ids, P [layers, 2, kv_heads, L, head_dim] (or None), search settings, a future."""
+
+    ids: list[int]
+    kv: torch.Tensor | None
+    search: SearchSettings
+    future: Future = field(default_factory=Future)
+    arrived: float = field(default_factory=time.monotonic)
+    abandoned: bool = False  # its client left while it was decoding: its rows are freed at the next step
+
+
+class Batcher:
+    """The queue and the worker thread; `stats` counts what happened (shown by GET /health)."""
+
+    def __init__(self, lm, pad_id: int, max_batch: int = 32):
+        self.lm, self.pad_id, self.max_batch = lm, pad_id, max_batch
+        self._pending: list[Job] = []
+        self._running: list[Job] = []
+        self._cond = threading.Condition()
+        self._paused = self._stopped = False
+        self._thread: threading.Thread | None = None
+        self._engines: dict[SearchSettings, BeamEngine] = {}
+        self.stats = {"steps": 0, "rows": 0, "cancelled": 0, "abandoned": 0, "largest_batch": 0}
+
+    def start(self):
+        with self._cond:
+            if self._thread is None:
+                self._stopped = False
+                self._thread = threading.Thread(target=self._loop, name="prefix-batcher", daemon=True)
+                self._thread.start()
+
+    def stop(self):
+        """End the worker after its current step; waiting and running jobs are cancelled."""
+        with self._cond:
+            self._stopped = True
+            for job in self._pending + self._running:
+                job.future.cancel()
+            self._pending.clear()
+            self._cond.notify_all()
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join()
+
+    def pause(self):
+        """Take no new job until `resume` (jobs keep queueing): tests use it to make jobs arrive together."""
+        with self._cond:
+            self._paused = True
+
+    def resume(self):
+        with self._cond:
+            self._paused = False
+            self._cond.notify_all()
+
+    def submit(self, job: Job) -> Future:
+        with self._cond:
+            if self._stopped:
+                raise RuntimeError("the batcher is stopped")
+            self._pending.append(job)
+            self._cond.notify_all()
+        return job.future
+
+    def cancel(self, job: Job):
+        """A waiting job leaves the queue; a running one is abandoned (its rows are freed at the next step)."""
+        with self._cond:
+            if job in self._pending:
+                self._pending.remove(job)
+                job.future.cancel()
+                self.stats["cancelled"] += 1
+            elif job in self._running and not job.abandoned:
+                job.abandoned = True
+                self.stats["abandoned"] += 1
+
+    def snapshot(self) -> dict:
+        with self._cond:
+            return {
+                **self.stats,
+                "queued": len(self._pending),
+                "running": len(self._running),
+                "engines": len(self._engines),
+            }
+
+    def _admit(self) -> bool:
+        """Move waiting jobs into their engines and drop abandoned ones; False when stopped."""
+        with self._cond:
+            while not self._stopped and (self._paused or not self._pending) and not self._running:
+                self._cond.wait()
+            if self._stopped:
+                return False
+            arrived = (
+                [] if self._paused else [job for job in self._pending if job.future.set_running_or_notify_cancel()]
+            )
+            if not self._paused:
+                self._pending = []
+            abandoned = [job for job in self._running if job.abandoned]
+            self._running = [job for job in self._running if not job.abandoned] + arrived
+        for job in arrived:
+            engine = self._engines.get(job.search)
+            if engine is None:
+                engine = self._engines[job.search] = BeamEngine(
+                    self.lm, job.search, self.max_batch * job.search.num_beams
+                )
+            engine.add(Item(job.ids, job.kv, key=job))
+        for job in abandoned:
+            self._engines[job.search].cancel(job)
+            if not job.future.done():  # a running future cannot be cancelled; nobody reads this
+                job.future.set_exception(CancelledError("the client left"))
+        return True
+
+    def _loop(self):
+        while self._admit():
+            for settings, engine in list(self._engines.items()):
+                if not engine.busy():
+                    continue
+                try:
+                    with torch.no_grad():
+                        done = engine.step()
+                    error = None
+                except Exception as err:  # these requests get the error; the worker goes on serving
+                    done, error = [*engine.active, *engine.waiting], err
+                    self._engines.pop(settings)
+                with self._cond:  # counted before any answer leaves, so an answered request is always counted
+                    self.stats["steps"] += 1
+                    self.stats["rows"] += len(done)
+                    self.stats["largest_batch"] = max(self.stats["largest_batch"], len(engine.active) + len(done))
+                    finished = {id(item.key) for item in done}
+                    self._running = [job for job in self._running if id(job) not in finished]
+                for item in done:
+                    if item.key.future.done():  # cancelled meanwhile
+                        continue
+                    if error is None and item.error is None:
+                        item.key.future.set_result(item.result)
+                    else:
+                        item.key.future.set_exception(error or item.error)

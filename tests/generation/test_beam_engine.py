@@ -1,0 +1,95 @@
+"""The beam engine against Hugging Face `generate` (the independent reference): the same outputs for greedy
+and beam search with every decoding setting we use, with continuous refill, mixed prefixes of different
+lengths, and items that join a batch while others decode."""
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from prefix_tuning.core.causal import PrefixLM, causal_generate
+from prefix_tuning.core.prefix_encoder import FixedPrefix
+from prefix_tuning.generation.beam_engine import BeamEngine, Item
+from prefix_tuning.generation.decode import cut_at_eos, decode, generate_kwargs, search_settings
+from prefix_tuning.tasks.encoding import encode_source
+
+SOURCES = [
+    "name : The Vaults | Type : pub | price : more than £ 30 | near : Café Adriatic",
+    "name : Aromi",
+    "name : Zizzi | food : Japanese",
+    "name : The Eagle | Type : coffee shop | food : Japanese | area : city centre",
+    "name : Blue Spice | area : riverside",
+    "x",
+]
+
+
+@pytest.fixture
+def settings(compose_cfg):
+    from prefix_tuning.generation.decode import DecodeSettings
+
+    return DecodeSettings.from_mapping(compose_cfg("task=e2e").task.decoding)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        dict(num_beams=1, min_new_tokens=2, max_new_tokens=12),
+        dict(num_beams=3, min_new_tokens=2, max_new_tokens=12),
+        dict(num_beams=5, min_new_tokens=5, max_new_tokens=15),
+        dict(num_beams=4, min_new_tokens=1, max_new_tokens=10, length_penalty=0.6, early_stopping=True),
+        dict(num_beams=4, min_new_tokens=0, max_new_tokens=10, length_penalty=1.8, ban_newlines=False),
+    ],
+)
+def test_decode_with_the_engine_equals_generate(tiny_lm, random_kv, settings, changes):
+    """More sources than slots (batch_size 2): items leave and join as they finish."""
+    _, lm, tok, geometry = tiny_lm
+    model = PrefixLM(lm, FixedPrefix(random_kv(geometry, 4, seed=7, scale=3.0)))
+    settings = replace(settings, batch_size=2, **changes)
+    fast = decode(model, tok, SOURCES, settings, engine=True)
+    reference = decode(model, tok, SOURCES, replace(settings, batch_size=1), engine=False)
+    assert fast == reference
+    assert len(set(fast)) > 1
+
+
+def test_items_with_their_own_prefixes_joining_mid_flight_equal_generate(tiny_lm, random_kv, settings):
+    """Continuous batching: items with prefixes of different lengths join a running engine at different steps;
+    each answer equals `generate` with that prefix alone."""
+    _, lm, tok, geometry = tiny_lm
+    settings = replace(settings, num_beams=3, min_new_tokens=3, max_new_tokens=14)
+    search = search_settings(settings, tok)
+    prefixes = [random_kv(geometry, length, seed=seed, scale=3.0) for seed, length in enumerate((2, 5, 3, 6))]
+    prompts = [encode_source(tok, source, 64) for source in SOURCES[:4]]
+    engine = BeamEngine(lm, search, rows_budget=3 * search.num_beams)
+    items = [Item(prompt, kv, key=i) for i, (prompt, kv) in enumerate(zip(prompts, prefixes))]
+    results, step = {}, 0
+    while len(results) < len(items):
+        if step < len(items):
+            engine.add(items[step])  # one more item joins at every step
+        for item in engine.step():
+            results[item.key] = item.result
+        step += 1
+    kwargs = generate_kwargs(settings, tok)
+    for i, (prompt, kv) in enumerate(zip(prompts, prefixes)):
+        ids = torch.tensor([prompt])
+        want = causal_generate(lm, ids, torch.ones_like(ids), kv, **kwargs)[0].tolist()
+        assert cut_at_eos(results[i], tok.eos_token_id) == cut_at_eos(want, tok.eos_token_id), i
+
+
+def test_cancel_frees_the_rows_and_leaves_the_others_unchanged(tiny_lm, random_kv, settings):
+    _, lm, tok, geometry = tiny_lm
+    settings = replace(settings, num_beams=2, min_new_tokens=6, max_new_tokens=6)
+    kv = random_kv(geometry, 3, seed=1, scale=3.0)
+    engine = BeamEngine(lm, search_settings(settings, tok), rows_budget=4)
+    prompts = [encode_source(tok, source, 64) for source in SOURCES[:2]]
+    for i, prompt in enumerate(prompts):
+        engine.add(Item(prompt, kv, key=i))
+    engine.step()
+    assert engine.keys[0].shape[0] == 4
+    engine.cancel(0)
+    assert engine.keys[0].shape[0] == 2 and [item.key for item in engine.active] == [1]
+    finished = []
+    while engine.busy():
+        finished += engine.step()
+    alone = decode(PrefixLM(lm, FixedPrefix(kv)), tok, SOURCES[1:2], replace(settings, batch_size=1), engine=False)
+    assert [item.key for item in finished] == [1]
+    assert tok.decode(cut_at_eos(finished[0].result, tok.eos_token_id), skip_special_tokens=True).strip() == alone[0]
