@@ -55,6 +55,20 @@ def cut_at_eos(ids: list[int], eos_id: int) -> list[int]:
     return ids[: ids.index(eos_id)] if eos_id in ids else ids
 
 
+def prompt_pad_id(tokenizer) -> int:
+    """The id that fills masked prompt positions in a left-padded batch: the tokenizer's pad id unless that is
+    also EOS, else the first id that is no special token.
+
+    Our prompts end with EOS (the source/target separator), and GPT-2 and SmolLM2 pad with EOS, so `generate`
+    would see EOS as the last column and warn of right padding. Masked positions take no part in attention, so
+    the value is free; the outputs do not change (tests/generation compare both ids).
+    """
+    if tokenizer.pad_token_id != tokenizer.eos_token_id:
+        return tokenizer.pad_token_id
+    special = set(tokenizer.all_special_ids)
+    return next(i for i in range(len(tokenizer)) if i not in special)
+
+
 def generate_kwargs(settings: DecodeSettings, tokenizer) -> dict:
     """The keyword arguments `generate` gets: every decoding setting, explicitly."""
     kwargs = dict(
@@ -66,7 +80,7 @@ def generate_kwargs(settings: DecodeSettings, tokenizer) -> dict:
         early_stopping=settings.early_stopping,
         do_sample=False,
         eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
+        pad_token_id=prompt_pad_id(tokenizer),
     )
     if settings.ban_newlines:
         kwargs["bad_words_ids"] = newline_token_ids(tokenizer)
@@ -119,7 +133,8 @@ def decode(
     with tqdm(total=len(prompts), desc=desc, unit="input") as bar:
         for start in range(0, len(order), settings.batch_size):
             rows = order[start : start + settings.batch_size]
-            ids, mask = pad_batch([prompts[i] for i in rows], tokenizer.pad_token_id, "right" if seq2seq else "left")
+            side, pad_id = ("right", tokenizer.pad_token_id) if seq2seq else ("left", kwargs["pad_token_id"])
+            ids, mask = pad_batch([prompts[i] for i in rows], pad_id, side)
             new = model.generate(ids.to(device), mask.to(device), **kwargs)
             for row, seq in zip(rows, new.tolist()):
                 outputs[row] = text(seq)

@@ -93,3 +93,30 @@ def test_cancel_frees_the_rows_and_leaves_the_others_unchanged(tiny_lm, random_k
     alone = decode(PrefixLM(lm, FixedPrefix(kv)), tok, SOURCES[1:2], replace(settings, batch_size=1), engine=False)
     assert [item.key for item in finished] == [1]
     assert tok.decode(cut_at_eos(finished[0].result, tok.eos_token_id), skip_special_tokens=True).strip() == alone[0]
+
+
+def test_generate_batches_never_end_in_the_pad_id_and_decode_as_with_eos_padding(tiny_lm, random_kv, settings):
+    """Our prompts end with EOS; padding with EOS made `generate` warn of right padding on every batch. The
+    prompt pad id differs from EOS, so its check never fires, and the outputs equal EOS-padded `generate`."""
+    from prefix_tuning.training.batching import pad_batch
+
+    _, lm, tok, geometry = tiny_lm
+    model = PrefixLM(lm, FixedPrefix(random_kv(geometry, 3, seed=2, scale=3.0)))
+    settings = replace(settings, num_beams=3, min_new_tokens=2, max_new_tokens=10, batch_size=3)
+    seen = []
+    plain_generate = model.generate
+
+    def recording_generate(ids, mask, **kwargs):
+        seen.append(bool((ids[:, -1] == kwargs["pad_token_id"]).any()))
+        return plain_generate(ids, mask, **kwargs)
+
+    model.generate = recording_generate
+    ours = decode(model, tok, SOURCES, settings, engine=False)
+    assert seen and not any(seen)
+
+    prompts = [encode_source(tok, s, settings.max_source_tokens) for s in SOURCES]
+    ids, mask = pad_batch(prompts, tok.eos_token_id, "left")
+    kwargs = {**generate_kwargs(settings, tok), "pad_token_id": tok.eos_token_id}
+    with_eos = [tok.decode(cut_at_eos(row, tok.eos_token_id), skip_special_tokens=True).strip()
+                for row in plain_generate(ids, mask, **kwargs).tolist()]  # fmt: skip
+    assert ours == with_eos
