@@ -116,8 +116,8 @@ class Batcher:
             )
             if not self._paused:
                 self._pending = []
-            abandoned = [job for job in self._running if job.abandoned]
-            self._running = [job for job in self._running if not job.abandoned] + arrived
+            abandoned = [job for job in self._running if job.abandoned]  # stay `running` until answered below
+            self._running += arrived
         for job in arrived:
             engine = self._engines.get(job.search)
             if engine is None:
@@ -129,6 +129,10 @@ class Batcher:
             self._engines[job.search].cancel(job)
             if not job.future.done():  # a running future cannot be cancelled; nobody reads this
                 job.future.set_exception(CancelledError("the client left"))
+        if abandoned:  # only now: a job leaves `running` answered, never before
+            with self._cond:
+                gone = {id(job) for job in abandoned}
+                self._running = [job for job in self._running if id(job) not in gone]
         return True
 
     def _loop(self):
