@@ -117,7 +117,8 @@ class BeamEngine:
             item.running = [[] for _ in range(self.beams)]
             item.running_scores = torch.full((self.beams,), NEG)  # the beam bookkeeping stays on the CPU
             item.running_scores[0] = 0.0  # only the first beam's continuations count at the first step
-            finished, _, tokens = self._advance_item(item, logits.expand(self.beams, -1))
+            (choice,) = self._choices([item], logits.expand(self.beams, -1))
+            finished, _, tokens = self._advance_item(item, *choice)
             if finished:
                 done.append(item)
             else:
@@ -142,32 +143,36 @@ class BeamEngine:
         return logits, [layer.keys for layer in out.cache.layers], [layer.values for layer in out.cache.layers]
 
     def _join(self, keys, values, tokens: list[int]):
-        """Append an item's beams as rows (all the same prompt cache), left-padding the narrower side."""
+        """Append an item's beams as rows (all the same prompt cache), left-padding the narrower side, into
+        new cache buffers with one spare column (where the next step writes its keys/values)."""
         rows, width = len(tokens), keys[0].shape[2]
-        new_keys = [k.expand(rows, -1, -1, -1) for k in keys]
-        new_values = [v.expand(rows, -1, -1, -1) for v in values]
-        new_mask = torch.ones(rows, width, dtype=torch.long, device=self.device)
+        old_rows, current = (self.mask.shape[0], self.mask.shape[1]) if self.active else (0, 0)
+        total = max(width, current)
+
+        def merged(old, new):
+            out = new.new_zeros(old_rows + rows, new.shape[1], total + 1, new.shape[3])  # zeros: masked, never NaN
+            if old_rows:
+                out[:old_rows, :, total - current : total] = old[:, :, :current]
+            out[old_rows:, :, total - width : total] = new  # one prompt cache, broadcast over its beams
+            return out
+
+        olds = (self.keys, self.values) if self.active else ([None] * len(keys), [None] * len(values))
+        self.keys = [merged(old, new) for old, new in zip(olds[0], keys)]
+        self.values = [merged(old, new) for old, new in zip(olds[1], values)]
+        mask = torch.zeros(old_rows + rows, total, dtype=torch.long, device=self.device)
+        if old_rows:
+            mask[:old_rows, total - current :] = self.mask
+        mask[old_rows:, total - width :] = 1
         new_positions = torch.full((rows,), width, device=self.device)  # the next token's position: L + prompt length
-        if not self.active:
-            self.keys, self.values = [k.contiguous() for k in new_keys], [v.contiguous() for v in new_values]
-            self.mask, self.positions, self.last_tokens = (
-                new_mask,
-                new_positions,
-                torch.tensor(tokens, device=self.device),
-            )
-            return
-        current = self.mask.shape[1]
-        pad_old, pad_new = max(0, width - current), max(0, current - width)
-        self.keys = [torch.cat([_pad(a, pad_old), _pad(b, pad_new)]) for a, b in zip(self.keys, new_keys)]
-        self.values = [torch.cat([_pad(a, pad_old), _pad(b, pad_new)]) for a, b in zip(self.values, new_values)]
-        self.mask = torch.cat([_pad_mask(self.mask, pad_old), _pad_mask(new_mask, pad_new)])
-        self.positions = torch.cat([self.positions, new_positions])
-        self.last_tokens = torch.cat([self.last_tokens, torch.tensor(tokens, device=self.device)])
+        new_tokens = torch.tensor(tokens, device=self.device)
+        self.mask = mask
+        self.positions = torch.cat([self.positions, new_positions]) if old_rows else new_positions
+        self.last_tokens = torch.cat([self.last_tokens, new_tokens]) if old_rows else new_tokens
 
     # --- one step for every active row ---------------------------------------------------------------------
 
     def _forward(self) -> torch.Tensor:
-        cache = _cache_over(self.keys, self.values)
+        cache = _cache_over(self.keys, self.values, self.mask.shape[1])
         mask = torch.cat([self.mask, self.mask.new_ones(self.mask.shape[0], 1)], dim=1)
         out = self.lm.base_model(
             input_ids=self.last_tokens.unsqueeze(1), attention_mask=mask, position_ids=self.positions.unsqueeze(1),
@@ -180,8 +185,8 @@ class BeamEngine:
 
     def _advance(self, logits: torch.Tensor) -> list[Item]:
         done, keep, rows, tokens = [], [], [], []
-        for index, item in enumerate(self.active):
-            finished, parents, chosen = self._advance_item(item, logits[index * self.beams : (index + 1) * self.beams])
+        for index, (item, choice) in enumerate(zip(self.active, self._choices(self.active, logits))):
+            finished, parents, chosen = self._advance_item(item, *choice)
             if finished:
                 done.append(item)
             else:
@@ -191,33 +196,45 @@ class BeamEngine:
         self._take(keep, rows, tokens)
         return done
 
-    def _advance_item(self, item: Item, logits: torch.Tensor) -> tuple[bool, list[int], list[int]]:
-        """One `_beam_search` iteration (or greedy step) for one item, from its beams' logits [beams, vocab].
+    def _choices(self, items: list[Item], logits: torch.Tensor) -> list[tuple[list[float], list[int]]]:
+        """Every item's candidates from its beams' logits (rows item-major), computed for all items at once:
+        `_beam_search`'s log-softmax, processors, running-score sum and top 2 x beams over beams x vocab
+        (greedy: the argmax of the processed logits). Per item: (candidate scores, flat beam x vocab indices)."""
+        s = self.settings
+        so_far = torch.tensor([item.generated for item in items], device=logits.device)
+        if s.num_beams == 1:  # `_sample` without sampling
+            tokens = self._processed(logits, so_far).argmax(dim=-1).tolist()
+            return [([0.0], [token]) for token in tokens]
+        log_probs = self._processed(torch.log_softmax(logits, dim=-1), so_far.repeat_interleave(self.beams))
+        running = torch.stack([item.running_scores for item in items]).to(logits.device)
+        accumulated = (log_probs.view(len(items), self.beams, -1) + running[:, :, None]).view(len(items), -1)
+        scores, indices = torch.topk(accumulated, k=2 * s.num_beams, dim=1)
+        return list(zip(scores.cpu().tolist(), indices.cpu().tolist()))
+
+    def _advance_item(self, item: Item, top_scores: list[float], top_indices: list[int]):
+        """One `_beam_search` iteration (or greedy step) for one item, from its candidates (`_choices`).
         Returns (its result is final, the parent beam of each next beam, each next beam's token)."""
         s = self.settings
         generated = item.generated + 1  # counting the token chosen now
         item.generated = generated
-        if s.num_beams == 1:  # `_sample` without sampling: argmax of the processed logits
-            token = int(self._processed(logits, generated - 1)[0].argmax())  # one sync per item and step
+        if s.num_beams == 1:
+            token = top_indices[0]
             item.running[0].append(token)
             if token == s.eos_token_id or generated >= s.max_new_tokens:
                 item.result = item.running[0]
                 return True, [], []
             return False, [0], [token]
-        log_probs = self._processed(torch.log_softmax(logits, dim=-1), generated - 1).cpu()
-        vocab = log_probs.shape[-1]
-        accumulated = (log_probs + item.running_scores[:, None]).reshape(-1)
-        top_scores, top_indices = torch.topk(accumulated, k=2 * s.num_beams)
-        parents, tokens = (top_indices // vocab).tolist(), (top_indices % vocab).tolist()
+        vocab = self.banned.shape[0]
+        parents, tokens = [i // vocab for i in top_indices], [i % vocab for i in top_indices]
         hits = [generated >= s.max_new_tokens or token == s.eos_token_id for token in tokens]
         # `_update_finished_beams`: finished candidates among the first num_beams join the kept hypotheses
-        penalized = (top_scores / (generated**s.length_penalty)).tolist()
+        penalized = (torch.tensor(top_scores) / (generated**s.length_penalty)).tolist()
         all_finished = len(item.finished) == s.num_beams
         if item.improvable and not (s.early_stopping and all_finished):
             new = [(penalized[k], item.running[parents[k]] + [tokens[k]]) for k in range(s.num_beams) if hits[k]]
             item.finished = sorted(item.finished + new, key=lambda c: -c[0])[: s.num_beams]
         # `_get_running_beams_for_next_iteration`: the best num_beams unfinished candidates run on
-        running_scores = top_scores + torch.tensor(hits, dtype=torch.float32) * NEG
+        running_scores = torch.tensor(top_scores) + torch.tensor(hits, dtype=torch.float32) * NEG
         chosen = torch.topk(running_scores, k=s.num_beams).indices.tolist()
         item.running = [item.running[parents[c]] + [tokens[c]] for c in chosen]
         item.running_scores = running_scores[chosen]
@@ -231,50 +248,65 @@ class BeamEngine:
             return True, [], []
         return False, [parents[c] for c in chosen], [tokens[c] for c in chosen]
 
-    def _processed(self, scores: torch.Tensor, generated_so_far: int) -> torch.Tensor:
-        """The logits processors our decoding uses: bad words (newlines) and min_new_tokens (no EOS yet)."""
+    def _processed(self, scores: torch.Tensor, generated_so_far: torch.Tensor) -> torch.Tensor:
+        """The logits processors our decoding uses: bad words (newlines) and min_new_tokens (no EOS yet), per row
+        (`generated_so_far`: each row's generated-token count)."""
         scores = scores.masked_fill(self.banned, float("-inf"))
-        if generated_so_far < self.settings.min_new_tokens:
-            scores[:, self.settings.eos_token_id] = float("-inf")
+        early = generated_so_far < self.settings.min_new_tokens
+        scores[:, self.settings.eos_token_id] = scores[:, self.settings.eos_token_id].masked_fill(early, float("-inf"))
         return scores
 
     # --- the rows of the next step ---------------------------------------------------------------------------
 
     def _take(self, items: list[Item], rows: list[int], tokens: list[int]):
-        """Keep `items`, their beams' rows taken from `rows` (the parents), fed `tokens`; drop unused columns."""
+        """Keep `items`, their beams' rows taken from `rows` (the parents), fed `tokens`; drop unused columns.
+        The kept cache is gathered once into new buffers with a spare column for the next step."""
         self.active = items
         if not items:
             self.keys, self.values, self.mask, self.positions, self.last_tokens = [], [], None, None, None
             return
         index = torch.tensor(rows, device=self.device)
-        self.keys = [k.index_select(0, index) for k in self.keys]
-        self.values = [v.index_select(0, index) for v in self.values]
+        used = self.mask.shape[1]
         self.mask, self.positions = self.mask[index], self.positions[index]
         self.last_tokens = torch.tensor(tokens, device=self.device)
-        used = self.mask.any(dim=0).nonzero()
-        first = int(used[0]) if len(used) else 0
-        if first:  # the padding of items that left
-            self.keys = [k[:, :, first:].contiguous() for k in self.keys]
-            self.values = [v[:, :, first:].contiguous() for v in self.values]
-            self.mask = self.mask[:, first:]
+        columns = self.mask.any(dim=0).nonzero()
+        first = int(columns[0]) if len(columns) else 0  # the padding of items that left
+        self.mask = self.mask[:, first:]
+        width = used - first
+
+        def taken(buffer):
+            out = buffer.new_empty(len(rows), buffer.shape[1], width + 1, buffer.shape[3])
+            torch.index_select(buffer[:, :, first:used], 0, index, out=out[:, :, :width])
+            return out
+
+        self.keys = [taken(k) for k in self.keys]
+        self.values = [taken(v) for v in self.values]
 
 
-def _cache_over(keys: list[torch.Tensor], values: list[torch.Tensor]) -> DynamicCache:
-    """A DynamicCache holding these tensors as they are (building one from `ddp_cache_data` copies them)."""
+def _cache_over(keys: list[torch.Tensor], values: list[torch.Tensor], used: int) -> DynamicCache:
+    """A DynamicCache over the engine's buffers as they are (no copy): `used` columns hold keys/values, the
+    spare ones after them take the step's new keys/values in place (no concatenation)."""
     cache = DynamicCache()
-    for k, v in zip(keys, values):
-        layer = DynamicLayer()
-        layer.lazy_initialization(k, v)
-        layer.keys, layer.values = k, v
-        cache.layers.append(layer)
+    cache.layers = [_BufferLayer(k, v, used) for k, v in zip(keys, values)]
     return cache
 
 
-def _pad(tensor: torch.Tensor, columns: int) -> torch.Tensor:
-    if not columns:
-        return tensor
-    return torch.cat([tensor.new_zeros(*tensor.shape[:2], columns, tensor.shape[3]), tensor], dim=2)
+class _BufferLayer(DynamicLayer):
+    """A cache layer whose keys/values are the first `used` columns of preallocated buffers; `update` writes
+    new columns into the spare room (or concatenates, as DynamicLayer does, when there is none)."""
 
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor, used: int):
+        super().__init__()
+        self.buffer_keys, self.buffer_values, self.used = keys, values, used
+        self.keys, self.values = keys[:, :, :used], values[:, :, :used]
+        self.device, self.is_initialized = keys.device, True
 
-def _pad_mask(mask: torch.Tensor, columns: int) -> torch.Tensor:
-    return torch.cat([mask.new_zeros(mask.shape[0], columns), mask], dim=1) if columns else mask
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+        end = self.used + key_states.shape[2]
+        if end > self.buffer_keys.shape[2]:
+            return super().update(key_states, value_states)
+        self.buffer_keys[:, :, self.used : end] = key_states
+        self.buffer_values[:, :, self.used : end] = value_states
+        self.used = end
+        self.keys, self.values = self.buffer_keys[:, :, :end], self.buffer_values[:, :, :end]
+        return self.keys, self.values
