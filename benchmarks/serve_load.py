@@ -117,14 +117,14 @@ def run_load(url: str, sources: list[str], clients: int, prefixes: int, max_toke
         thread.join()
     seconds = time.perf_counter() - start
     after = httpx.get(f"{url}/health").json()
-    batches = after["batches"] - before["batches"]
+    steps = after["steps"] - before["steps"]
     return {
         "clients": clients, "prefixes": prefixes, "requests": len(sources), "seconds": seconds,
         "requests_per_second": len(sources) / seconds, "generated_tokens": sum(tokens),
         "generated_tokens_per_second": sum(tokens) / seconds,
         "latency_p50_s": percentile(latencies, 0.5), "latency_p95_s": percentile(latencies, 0.95),
         "errors": len(errors), "error_examples": errors[:3],
-        "batches": batches, "mean_batch": (after["rows"] - before["rows"]) / max(batches, 1),
+        "decode_steps": steps, "mean_batch": (after["item_steps"] - before["item_steps"]) / max(steps, 1),
     }  # fmt: skip
 
 

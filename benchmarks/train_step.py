@@ -3,10 +3,18 @@
     python benchmarks/train_step.py [--steps 5] [--batch-size 8]
 
 Each variant runs in its own process (so peak memory is its own) on the same examples:
-  peft          PEFT PrefixTuning (MLP projection 512), batches of a shuffled order (a plain DataLoader)
-  ours-same     our step on exactly PEFT's batches (same padding)
-  ours-grouped  our step on length-grouped batches of the same examples (what our trainer does)
-Prints a table (s/step, real tokens/s, peak RSS) and writes results/benchmarks/train_step.json.
+  peft          PEFT PrefixTuning (MLP projection 512), batches of a shuffled order (a plain DataLoader), padded
+  ours-same     our step on exactly PEFT's batches (the same examples per batch), packed as our trainer packs them
+                (core/packing.py: no padding, the LM head only where there is a label)
+  ours-grouped  our step on length-grouped batches of the same examples (what our trainer does), packed
+Prints a table (s/step, real tokens/s, peak RSS, fraction of the limit) and writes
+results/benchmarks/train_step.json.
+
+The limit: the useful matmul FLOPs of a step over the matmul peak measured in the same process. Useful means
+what any implementation must compute for a frozen model: every real token through every linear layer,
+forward and backward to the activations (the frozen weights get no gradient: 2 x the forward), and the LM
+head forward and backward on label tokens only. Attention scores are left out (short sequences).
+`limit_fraction` = that floor's seconds / the measured seconds.
 """
 
 import argparse
@@ -38,8 +46,10 @@ def run_variant(variant: str, steps: int, batch_size: int) -> dict:
     import torch
     from omegaconf import OmegaConf
 
+    from benchmarks.matmul_peak import matmul_flops_per_token, matmul_peak_flops
     from prefix_tuning.core.causal import PrefixLM
     from prefix_tuning.core.geometry import KVGeometry
+    from prefix_tuning.core.packing import pack
     from prefix_tuning.core.prefix_config import PrefixConfig
     from prefix_tuning.core.prefix_encoder import PrefixEncoder
     from prefix_tuning.lm.loading import load_base_model, load_tokenizer
@@ -76,13 +86,21 @@ def run_variant(variant: str, steps: int, batch_size: int) -> dict:
         params = list(model.prefix.parameters())
 
         def loss_of(batch):
-            return model(**batch, reduction="token_mean").loss
+            packed = pack([examples[i] for i in batch["rows"]], 10)
+            return model(packed=packed, reduction="token_mean").loss
 
+    head = lm.get_output_embeddings().weight.numel() * 2
+    body = matmul_flops_per_token(lm) - head
+    peak = matmul_peak_flops()
     model.train()
     optimizer = torch.optim.AdamW(params, lr=5e-5)
-    times, tokens = [], []
+    times, tokens, useful = [], [], []
     for index in [plan[0]] + plan:  # the first step is a warm-up, not timed
         batch = collate_training([examples[i] for i in index], tok.pad_token_id)
+        labelled = int((batch["labels"][:, 1:] != -100).sum())
+        real = int(batch["attention_mask"].sum())
+        if variant != "peft":
+            batch = {"rows": index}
         start = time.perf_counter()
         loss = loss_of(batch)
         loss.backward()
@@ -90,8 +108,9 @@ def run_variant(variant: str, steps: int, batch_size: int) -> dict:
         optimizer.step()
         optimizer.zero_grad()
         times.append(time.perf_counter() - start)
-        tokens.append(int(batch["attention_mask"].sum()))
-    times, tokens = times[1:], tokens[1:]
+        tokens.append(real)
+        useful.append(2 * (real * body + labelled * head))
+    times, tokens, useful = times[1:], tokens[1:], useful[1:]
     return {
         "variant": variant,
         "steps": steps,
@@ -99,6 +118,9 @@ def run_variant(variant: str, steps: int, batch_size: int) -> dict:
         "seconds_per_step": sum(times) / len(times),
         "real_tokens_per_second": sum(tokens) / sum(times),
         "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        "matmul_peak_gflops": peak / 1e9,
+        "limit_seconds_per_step": sum(useful) / peak / len(useful),
+        "limit_fraction": sum(useful) / peak / sum(times),
         "torch_threads": torch.get_num_threads(),
         "trainable_parameters": sum(p.numel() for p in params),
     }
@@ -136,11 +158,12 @@ def main():
             sys.exit(f"{variant} failed:\n{out.stderr[-2000:]}")
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     base = rows[0]["real_tokens_per_second"]
-    print(f"{'variant':<14}{'s/step':>9}{'real tok/s':>12}{'vs PEFT':>9}{'peak GB':>9}{'trainable':>12}")
+    print(f"{'variant':<14}{'s/step':>9}{'real tok/s':>12}{'vs PEFT':>9}{'peak GB':>9}{'limit s':>9}{'of limit':>10}")
     for r in rows:
         print(
             f"{r['variant']:<14}{r['seconds_per_step']:>9.2f}{r['real_tokens_per_second']:>12.1f}"
-            f"{r['real_tokens_per_second'] / base:>8.2f}x{r['peak_rss_gb']:>9.2f}{r['trainable_parameters']:>12,}"
+            f"{r['real_tokens_per_second'] / base:>8.2f}x{r['peak_rss_gb']:>9.2f}"
+            f"{r['limit_seconds_per_step']:>9.2f}{100 * r['limit_fraction']:>9.0f}%"
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"rows": rows, "cpu_count": os.cpu_count()}, indent=2) + "\n")

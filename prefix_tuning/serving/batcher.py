@@ -45,7 +45,8 @@ class Batcher:
         self._paused = self._stopped = False
         self._thread: threading.Thread | None = None
         self._engines: dict[SearchSettings, BeamEngine] = {}
-        self.stats = {"steps": 0, "rows": 0, "cancelled": 0, "abandoned": 0, "largest_batch": 0}
+        self.stats = {"steps": 0, "rows": 0, "item_steps": 0, "cancelled": 0, "abandoned": 0, "largest_batch": 0}
+        # rows: requests answered; item_steps: requests decoded, summed over steps (/ steps: the mean batch)
 
     def start(self):
         with self._cond:
@@ -150,6 +151,7 @@ class Batcher:
                 with self._cond:  # counted before any answer leaves, so an answered request is always counted
                     self.stats["steps"] += 1
                     self.stats["rows"] += len(done)
+                    self.stats["item_steps"] += len(engine.active) + len(done)
                     self.stats["largest_batch"] = max(self.stats["largest_batch"], len(engine.active) + len(done))
                     finished = {id(item.key) for item in done}
                     self._running = [job for job in self._running if id(job) not in finished]

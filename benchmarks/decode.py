@@ -1,0 +1,174 @@
+"""Beam decoding speed: our beam engine vs Hugging Face `generate`, same prefix, same E2E test MRs, one run.
+
+    python benchmarks/decode.py [--inputs 40] [--all] [--prefix FILE]
+
+Decodes the first `--inputs` E2E test MRs (`--all`: the whole test set, 630 MRs) with the paper's settings
+(configs/decoding/beam_search.yaml: beam 5, batches of 8 inputs) on the embedded SmolLM2-135M under one prefix
+(default: the activations of "table-to-text:", the paper's init words; `--prefix` takes a trained prefix
+file), twice through `prefix_tuning.generation.decode.decode`:
+  hf      engine=False: `generate` on fixed batches of 8 x 5 beams, the prefix as its cache
+  ours    engine=True: the beam engine (one prefill per prompt, rows refilled as items finish), 8 x 5 rows
+  ours-32 the beam engine on 32 inputs x 5 beams (`--wide`): decoding a small model on a CPU is bound by
+          reading the weights, so wider steps cost little more than narrow ones
+Per variant: total seconds, decode steps, rows per step, seconds per step, generated tokens/s and
+`floor_fraction` = the step's compute floor (rows x matmul FLOPs per token / the matmul peak measured in
+this process) over the measured step time. `ours_over_hf` (and `wide_over_hf`) is the tokens/s ratio
+(tokens: the outputs' tokens); `identical` says whether every output text equals `hf`'s. Prints a table
+and writes results/benchmarks/decode.json.
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from benchmarks.matmul_peak import matmul_flops_per_token, matmul_peak_flops  # noqa: E402
+from prefix_tuning.core.causal import PrefixLM  # noqa: E402
+from prefix_tuning.core.geometry import KVGeometry  # noqa: E402
+from prefix_tuning.core.prefix_encoder import FixedPrefix  # noqa: E402
+from prefix_tuning.core.word_init import word_activations  # noqa: E402
+from prefix_tuning.generation import decode as decode_module  # noqa: E402
+from prefix_tuning.serving.base_model import load_served_model, model_config_named  # noqa: E402
+from prefix_tuning.serving.task_decoding import task_decoding  # noqa: E402
+from prefix_tuning.tasks.e2e.data import load_eval  # noqa: E402
+from prefix_tuning.tensor_files import load_prefix  # noqa: E402
+
+
+class Recorder:
+    """Step times and rows per step, from inside `decode` (wrapping `generate` or the engine's `step`)."""
+
+    def __init__(self):
+        self.seconds, self.rows, self.steps = 0.0, 0, 0
+
+    def wrap_generate(self, model, beams: int):
+        plain = model.generate
+
+        def timed(ids, mask, **kwargs):
+            start = time.perf_counter()
+            new = plain(ids, mask, **kwargs)
+            self.seconds += time.perf_counter() - start
+            self.steps += new.shape[1]
+            self.rows += new.shape[1] * ids.shape[0] * beams
+            return new
+
+        model.generate = timed
+
+    def engine_class(self):
+        recorder = self
+
+        class TimedEngine(decode_module.BeamEngine):
+            def step(self):
+                start = time.perf_counter()
+                done = super().step()
+                recorder.seconds += time.perf_counter() - start
+                return done
+
+            def _forward(self):
+                recorder.steps += 1
+                recorder.rows += self.last_tokens.shape[0]
+                return super()._forward()
+
+        return TimedEngine
+
+
+def run(model, tok, sources, settings, engine: bool, peak: float, flops: int) -> tuple[dict, list[str]]:
+    recorder = Recorder()
+    plain_generate, plain_engine = model.generate, decode_module.BeamEngine
+    if engine:
+        decode_module.BeamEngine = recorder.engine_class()
+    else:
+        recorder.wrap_generate(model, settings.num_beams)
+    try:
+        start = time.perf_counter()
+        outputs = decode_module.decode(model, tok, sources, settings, desc="ours" if engine else "hf", engine=engine)
+        total = time.perf_counter() - start
+    finally:
+        model.generate, decode_module.BeamEngine = plain_generate, plain_engine
+    step = recorder.seconds / recorder.steps
+    rows = recorder.rows / recorder.steps
+    return {
+        "seconds": total,
+        "steps": recorder.steps,
+        "rows_per_step": rows,
+        "seconds_per_step": step,
+        "floor_seconds_per_step": rows * flops / peak,
+        "floor_fraction": rows * flops / peak / step,
+    }, outputs
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--inputs", type=int, default=40, help="the first N E2E test MRs (default 40)")
+    parser.add_argument("--all", action="store_true", help="the whole E2E test set (630 MRs)")
+    parser.add_argument("--wide", type=int, default=32, help="inputs per step of the wide variant (default 32)")
+    parser.add_argument("--prefix", type=Path, help="a trained SmolLM2 prefix file (default: word activations)")
+    parser.add_argument("--out", type=Path, default=REPO / "results/benchmarks/decode.json")
+    args = parser.parse_args()
+
+    torch.manual_seed(0)
+    lm, tok, identity = load_served_model(model_config_named("smollm2-135m"), "cpu")
+    if args.prefix:
+        kv = load_prefix(args.prefix, identity, KVGeometry.of(lm.config))
+    else:
+        kv = word_activations(lm, tok, "table-to-text:")
+    model = PrefixLM(lm, FixedPrefix(kv))
+    settings = task_decoding("e2e").settings
+    items = load_eval("test")
+    sources = [item.source for item in (items if args.all else items[: args.inputs])]
+    peak = matmul_peak_flops()
+    flops = matmul_flops_per_token(lm)
+
+    wide = dataclasses.replace(settings, batch_size=args.wide)
+    variants = (("hf", False, settings), ("ours", True, settings), (f"ours-{args.wide}", True, wide))
+    rows, outputs = {}, {}
+    for name, engine, chosen in variants:
+        rows[name], outputs[name] = run(model, tok, sources, chosen, engine, peak, flops)
+    for name, row in rows.items():
+        row["generated_tokens"] = sum(len(tok(t, add_special_tokens=False).input_ids) + 1 for t in outputs[name])
+        row["generated_tokens_per_second"] = row["generated_tokens"] / row["seconds"]
+        row["identical"] = outputs[name] == outputs["hf"]
+        row["differences"] = sum(a != b for a, b in zip(outputs[name], outputs["hf"]))
+    speed = {name: row["generated_tokens_per_second"] for name, row in rows.items()}
+    result = {
+        "inputs": len(sources),
+        "prefix": str(args.prefix) if args.prefix else "word activations of 'table-to-text:'",
+        "prefix_length": kv.shape[-2],
+        "num_beams": settings.num_beams,
+        "batch_size": settings.batch_size,
+        "matmul_peak_gflops": peak / 1e9,
+        "matmul_mflops_per_token": flops / 1e6,
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "rows": rows,
+        "ours_over_hf": speed["ours"] / speed["hf"],
+        "wide_over_hf": speed[f"ours-{args.wide}"] / speed["hf"],
+        "identical": rows["ours"]["identical"],
+        "differences": rows["ours"]["differences"],
+    }
+    print(f"{len(sources)} E2E test MRs, beam {settings.num_beams}, batches of {settings.batch_size}; "
+          f"matmul peak {peak / 1e9:.1f} GFLOP/s, {flops / 1e6:.0f} MFLOP per token")  # fmt: skip
+    print(
+        f"{'variant':<9}{'seconds':>9}{'steps':>7}{'rows/step':>10}{'s/step':>8}{'floor s':>9}{'floor %':>9}"
+        f"{'tok/s':>8}{'x hf':>7}  same text as hf"
+    )
+    for name, r in rows.items():
+        print(
+            f"{name:<9}{r['seconds']:>9.1f}{r['steps']:>7}{r['rows_per_step']:>10.1f}{r['seconds_per_step']:>8.3f}"
+            f"{r['floor_seconds_per_step']:>9.3f}{100 * r['floor_fraction']:>8.0f}%{speed[name]:>8.1f}"
+            f"{speed[name] / speed['hf']:>6.2f}x  {len(sources) - r['differences']}/{len(sources)}"
+        )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
