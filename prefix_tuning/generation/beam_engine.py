@@ -19,6 +19,8 @@ import torch
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
+from prefix_tuning.core.causal import prefixed_inputs
+
 NEG = -1.0e9  # `_beam_search`'s "impossible" score
 
 
@@ -105,8 +107,8 @@ class BeamEngine:
     # --- admitting items: one prefill per prompt, shared by its beams -------------------------------------
 
     def _admit(self) -> list[Item]:
-        done = []
-        while self.waiting and len(self.active) < self.slots:
+        done, admitted, caches = [], [], []
+        while self.waiting and len(self.active) + len(admitted) < self.slots:
             item = self.waiting.pop(0)
             try:
                 logits, keys, values = self._prefill(item)
@@ -122,49 +124,55 @@ class BeamEngine:
             if finished:
                 done.append(item)
             else:
-                self._join(keys, values, tokens)
-                self.active.append(item)
+                admitted.append(item)
+                caches.append((keys, values, tokens))
+        if admitted:
+            self._join(caches)
+            self.active += admitted
         return done
 
     def _prefill(self, item: Item):
         """Run the prompt once after the prefix: the last position's logits, and every layer's keys/values."""
         ids = torch.tensor([item.prompt], device=self.device)
-        length = 0 if item.kv is None else item.kv.shape[-2]
-        cache = DynamicCache()
-        if item.kv is not None:
-            kv = item.kv.to(self.device, self.lm.dtype).unsqueeze(0)
-            cache = DynamicCache(ddp_cache_data=[(kv[:, i, 0], kv[:, i, 1]) for i in range(kv.shape[1])])
-        mask = torch.ones(1, length + ids.shape[1], dtype=torch.long, device=self.device)
-        positions = torch.arange(length, length + ids.shape[1], device=self.device).unsqueeze(0)
-        out = self.lm.base_model(
-            input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True
-        )
+        kv = None if item.kv is None else item.kv.to(self.device)
+        inputs = prefixed_inputs(ids, torch.ones_like(ids), kv, 1, self.lm.dtype)
+        out = self.lm.base_model(**{**inputs, "use_cache": True})
         logits = self.lm.get_output_embeddings()(out.last_hidden_state[:, -1]).float()
         return logits, [layer.keys for layer in out.cache.layers], [layer.values for layer in out.cache.layers]
 
-    def _join(self, keys, values, tokens: list[int]):
-        """Append an item's beams as rows (all the same prompt cache), left-padding the narrower side, into
-        new cache buffers with one spare column (where the next step writes its keys/values)."""
-        rows, width = len(tokens), keys[0].shape[2]
+    def _join(self, caches: list[tuple[list, list, list[int]]]):
+        """Append the admitted items' beams as rows (each item's beams share its prompt cache), left-padding the
+        narrower side, into new cache buffers (one copy for all of them) with one spare column (where the next
+        step writes its keys/values). `caches`: per item (keys per layer, values per layer, its beams' tokens)."""
         old_rows, current = (self.mask.shape[0], self.mask.shape[1]) if self.active else (0, 0)
-        total = max(width, current)
+        widths = [keys[0].shape[2] for keys, _, _ in caches]
+        beams = [len(tokens) for _, _, tokens in caches]
+        total, rows = max([current, *widths]), old_rows + sum(beams)
 
-        def merged(old, new):
-            out = new.new_zeros(old_rows + rows, new.shape[1], total + 1, new.shape[3])  # zeros: masked, never NaN
+        def merged(old, news):
+            out = news[0].new_zeros(rows, news[0].shape[1], total + 1, news[0].shape[3])  # zeros: masked, never NaN
             if old_rows:
                 out[:old_rows, :, total - current : total] = old[:, :, :current]
-            out[old_rows:, :, total - width : total] = new  # one prompt cache, broadcast over its beams
+            start = old_rows
+            for new, count in zip(news, beams):  # one prompt cache, broadcast over its beams
+                out[start : start + count, :, total - new.shape[2] : total] = new
+                start += count
             return out
 
-        olds = (self.keys, self.values) if self.active else ([None] * len(keys), [None] * len(values))
-        self.keys = [merged(old, new) for old, new in zip(olds[0], keys)]
-        self.values = [merged(old, new) for old, new in zip(olds[1], values)]
-        mask = torch.zeros(old_rows + rows, total, dtype=torch.long, device=self.device)
+        layers = range(len(caches[0][0]))
+        olds = (self.keys, self.values) if self.active else ([None] * len(layers), [None] * len(layers))
+        self.keys = [merged(olds[0][i], [keys[i] for keys, _, _ in caches]) for i in layers]
+        self.values = [merged(olds[1][i], [values[i] for _, values, _ in caches]) for i in layers]
+        mask = torch.zeros(rows, total, dtype=torch.long, device=self.device)
         if old_rows:
             mask[:old_rows, total - current :] = self.mask
-        mask[old_rows:, total - width :] = 1
-        new_positions = torch.full((rows,), width, device=self.device)  # the next token's position: L + prompt length
-        new_tokens = torch.tensor(tokens, device=self.device)
+        # the next token's position: L + prompt length, i.e. the item's cache width
+        new_positions = torch.tensor([w for w, count in zip(widths, beams) for _ in range(count)], device=self.device)
+        start = old_rows
+        for width, count in zip(widths, beams):
+            mask[start : start + count, total - width :] = 1
+            start += count
+        new_tokens = torch.tensor([t for _, _, tokens in caches for t in tokens], device=self.device)
         self.mask = mask
         self.positions = torch.cat([self.positions, new_positions]) if old_rows else new_positions
         self.last_tokens = torch.cat([self.last_tokens, new_tokens]) if old_rows else new_tokens
