@@ -17,34 +17,28 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from prefix_tuning.reporting.artifact_report import verdict  # noqa: E402
+from prefix_tuning.reporting.claims import CLAIMS  # noqa: E402
+from prefix_tuning.reporting.paper_numbers import CLAIMS as PAPER_CLAIMS  # noqa: E402
 from prefix_tuning.sweeps.grids import ARTIFACTS  # noqa: E402
 
 BEGIN, END = "<!-- status:begin -->", "<!-- status:end -->"
 
-# What the paper reports for each artifact's claims (ACL 2021; ../shared/docs/PAPER.md), quoted, not ours.
+# What the paper reports for the tables' claims (ACL 2021; ../shared/docs/PAPER.md), quoted, not ours; the figures'
+# claims are the paper's words in `reporting.paper_numbers.CLAIMS`.
 PAPER = {
     "table2": "E2E BLEU: prefix 70.3, adapter 0.1% 66.3, FT 68.8; WebNLG BLEU A: prefix 55.0, adapter 0.1% 50.2, "
     "FT 45.7; WebNLG U: prefix 45.3, FT 26.7",
     "table3": "XSUM R-1/2/L: FT 45.14/22.27/37.25, prefix 2% 43.80/20.93/36.05, prefix 0.1% 42.92/20.03/35.05",
     "table4": "R-2: news-to-sports FT 15.51, prefix 16.74; within-news FT 16.35, prefix 16.87",
     "table5": "E2E BLEU: EMB-1/10/20 48.1/62.2/61.9 < INFIX-1/10/20 67.9/67.2/66.7 < PREFIX 70.3",
-    "fig3": "prefix beats FT by 2.9 BLEU on average at 50-500 E2E examples, the gap narrowing with size",
-    "fig4": "scores rise with L up to ~10 (table-to-text) and ~200 (XSUM), then dip slightly",
-    "fig5": "real-word init beats random clearly; task words slightly beat unrelated words",
+    **PAPER_CLAIMS,
 }
-# The claims each artifact's report checks (names as the report writes them), for artifacts not yet run.
-CLAIMS = {
-    "table2": [
-        "prefix >= adapter 0.1% and close to fine-tuning (Table 2)",
-        "WebNLG unseen: prefix beats fine-tuning (Table 2 'U')",
-    ],  # fmt: skip
-    "table3": ["a pipeline check on the 50 offline XSUM articles, not a claim test"],
-    "table4": ["a pipeline check on the 50 offline XSUM articles, not a claim test"],
-    "table5": ["embedding-only < infix < prefix (Table 5)"],
-    "fig3": ["prefix beats fine-tuning at 50-200 examples, the gap narrowing (Fig. 3)"],
-    "fig4": ["the L curve rises then flattens (Fig. 4)"],
-    "fig5": ["word init beats random; task words >= unrelated words (Fig. 5)"],
-}
+PIPELINE_CHECK = "a pipeline check on the 50 offline XSUM articles, not a claim test"  # Tables 3 and 4 at CPU scale
+
+
+def claim_names(artifact: str) -> list[str]:
+    """The claims an artifact's report checks, as the report names them (its checks run on no runs)."""
+    return [claim["claim"] for claim in CLAIMS[artifact]({})] if artifact in CLAIMS else [PIPELINE_CHECK]
 
 
 def status_rows(results: Path, profile: str) -> list[dict]:
@@ -54,13 +48,13 @@ def status_rows(results: Path, profile: str) -> list[dict]:
         path = results / f"{artifact}.json"
         if not path.exists():
             rows += [{"artifact": artifact, "claim": claim, "ours": "pending", "holds": "pending",
-                      "hours": "", "command": command} for claim in CLAIMS[artifact]]  # fmt: skip
+                      "hours": "", "command": command} for claim in claim_names(artifact)]  # fmt: skip
             continue
         record = json.loads(path.read_text())
         info = record["caption"]
         pending = f"; {len(info['pending'])} runs pending" if info.get("pending") else ""
         claims = record["claims"] or [
-            {"claim": CLAIMS[artifact][0], "detail": f"see {artifact}.md", "holds": "pipeline check"}
+            {"claim": PIPELINE_CHECK, "detail": f"see {artifact}.md", "holds": "pipeline check"}
         ]
         for claim in claims:
             holds = claim["holds"] if isinstance(claim["holds"], str) else verdict(claim["holds"])
