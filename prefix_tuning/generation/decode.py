@@ -55,6 +55,11 @@ def cut_at_eos(ids: list[int], eos_id: int) -> list[int]:
     return ids[: ids.index(eos_id)] if eos_id in ids else ids
 
 
+def output_text(tokenizer, ids: list[int]) -> str:
+    """An output's text: its ids up to EOS, special tokens skipped, stripped."""
+    return tokenizer.decode(cut_at_eos(ids, tokenizer.eos_token_id), skip_special_tokens=True).strip()
+
+
 def prompt_pad_id(tokenizer) -> int:
     """The id that fills masked prompt positions in a left-padded batch: the tokenizer's pad id unless that is
     also EOS, else the first id that is no special token.
@@ -111,33 +116,29 @@ def decode(
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
     outputs: list[str] = [""] * len(prompts)
     device = next(model.lm.parameters()).device
-    kwargs = generate_kwargs(settings, tokenizer)
     model.eval()
-
-    def text(ids: list[int]) -> str:
-        return tokenizer.decode(cut_at_eos(ids, tokenizer.eos_token_id), skip_special_tokens=True).strip()
-
     if engine and uses_engine(model, settings):
-        engine = BeamEngine(model.lm, search_settings(settings, tokenizer), settings.batch_size * settings.num_beams)
+        beams = BeamEngine(model.lm, search_settings(settings, tokenizer), settings.batch_size * settings.num_beams)
         kv = model.prefix_kv()
         for i in order:
-            engine.add(Item(prompts[i], kv, key=i))
+            beams.add(Item(prompts[i], kv, key=i))
         with tqdm(total=len(prompts), desc=desc, unit="input") as bar:
-            while engine.busy():
-                for item in engine.step():
+            while beams.busy():
+                for item in beams.step():
                     if item.error is not None:
                         raise item.error
-                    outputs[item.key] = text(item.result)
+                    outputs[item.key] = output_text(tokenizer, item.result)
                     bar.update(1)
         return outputs
+    kwargs = generate_kwargs(settings, tokenizer)
+    side, pad_id = ("right", tokenizer.pad_token_id) if seq2seq else ("left", kwargs["pad_token_id"])
     with tqdm(total=len(prompts), desc=desc, unit="input") as bar:
         for start in range(0, len(order), settings.batch_size):
             rows = order[start : start + settings.batch_size]
-            side, pad_id = ("right", tokenizer.pad_token_id) if seq2seq else ("left", kwargs["pad_token_id"])
             ids, mask = pad_batch([prompts[i] for i in rows], pad_id, side)
             new = model.generate(ids.to(device), mask.to(device), **kwargs)
             for row, seq in zip(rows, new.tolist()):
-                outputs[row] = text(seq)
+                outputs[row] = output_text(tokenizer, seq)
             bar.update(len(rows))
     return outputs
 

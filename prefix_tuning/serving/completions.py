@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from prefix_tuning.generation.decode import DecodeSettings, cut_at_eos, search_settings
+from prefix_tuning.generation.decode import DecodeSettings, cut_at_eos, output_text, search_settings
 from prefix_tuning.serving.batcher import Job
 from prefix_tuning.serving.prefix_store import ServedPrefix
 from prefix_tuning.tasks.encoding import encode_source
@@ -79,7 +79,7 @@ def completion_job(served: ServedPrefix, request: CompletionRequest, tokenizer, 
 def completion_body(served: ServedPrefix, job: Job, new_ids: list[int], tokenizer) -> dict:
     """The OpenAI completion object for a row's new ids (cut at EOS, special tokens skipped, stripped)."""
     kept = cut_at_eos(new_ids, tokenizer.eos_token_id)
-    text = tokenizer.decode(kept, skip_special_tokens=True).strip()
+    text = output_text(tokenizer, new_ids)
     finished = len(kept) < len(new_ids)
     return {
         "id": f"cmpl-{uuid.uuid4().hex}",
