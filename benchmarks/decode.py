@@ -1,20 +1,21 @@
 """Beam decoding speed: our beam engine vs Hugging Face `generate`, same prefix, same E2E test MRs, one run.
 
-    python benchmarks/decode.py [--inputs 40] [--all] [--prefix FILE]
+    python benchmarks/decode.py [--inputs 40] [--all] [--prefix FILE] [--engine-batch N]
 
 Decodes the first `--inputs` E2E test MRs (`--all`: the whole test set, 630 MRs) with the paper's settings
-(configs/decoding/beam_search.yaml: beam 5, batches of 8 inputs) on the embedded SmolLM2-135M under one prefix
-(default: the activations of "table-to-text:", the paper's init words; `--prefix` takes a trained prefix
-file), twice through `prefix_tuning.generation.decode.decode`:
+(configs/decoding/beam_search.yaml: beam 5; `generate` batches of 8 inputs, the engine 32) on the embedded
+SmolLM2-135M under one prefix (default: the activations of "table-to-text:", the paper's init words;
+`--prefix` takes a trained prefix file), three times through `prefix_tuning.generation.decode.decode`:
   hf      engine=False: `generate` on fixed batches of 8 x 5 beams, the prefix as its cache
-  ours    engine=True: the beam engine (one prefill per prompt, rows refilled as items finish), 8 x 5 rows
-  ours-32 the beam engine on 32 inputs x 5 beams (`--wide`): decoding a small model on a CPU is bound by
-          reading the weights, so wider steps cost little more than narrow ones
+  ours-8  engine=True at `generate`'s width: the beam engine (one prefill per prompt, rows refilled as
+          items finish) on 8 inputs x 5 beams
+  ours    engine=True as `evaluate` decodes: the engine on `engine_batch_size` (32) inputs x 5 beams;
+          `--engine-batch` sets another width
 Per variant: total seconds, decode steps, rows per step, seconds per step, generated tokens/s and
 `floor_fraction` = the step's compute floor (rows x matmul FLOPs per token / the matmul peak measured in
-this process) over the measured step time. `ours_over_hf` (and `wide_over_hf`) is the tokens/s ratio
-(tokens: the outputs' tokens); `identical` says whether every output text equals `hf`'s. Prints a table
-and writes results/benchmarks/decode.json.
+this process) over the measured step time. `ours_over_hf` (and `same_width_over_hf`, for `ours-8`) is the
+tokens/s ratio (tokens: the outputs' tokens); `identical` says whether every output text equals `hf`'s.
+Prints a table and writes results/benchmarks/decode.json.
 """
 
 import argparse
@@ -108,7 +109,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--inputs", type=int, default=40, help="the first N E2E test MRs (default 40)")
     parser.add_argument("--all", action="store_true", help="the whole E2E test set (630 MRs)")
-    parser.add_argument("--wide", type=int, default=32, help="inputs per step of the wide variant (default 32)")
+    parser.add_argument(
+        "--engine-batch", type=int, help="inputs the engine decodes at once in `ours` (default: config)"
+    )
     parser.add_argument("--prefix", type=Path, help="a trained SmolLM2 prefix file (default: word activations)")
     parser.add_argument("--out", type=Path, default=REPO / "results/benchmarks/decode.json")
     args = parser.parse_args()
@@ -126,8 +129,11 @@ def main():
     peak = matmul_peak_flops()
     flops = matmul_flops_per_token(lm)
 
-    wide = dataclasses.replace(settings, batch_size=args.wide)
-    variants = (("hf", False, settings), ("ours", True, settings), (f"ours-{args.wide}", True, wide))
+    if args.engine_batch:
+        settings = dataclasses.replace(settings, engine_batch_size=args.engine_batch)
+    narrow = f"ours-{settings.batch_size}"
+    same_width = dataclasses.replace(settings, engine_batch_size=settings.batch_size)
+    variants = (("hf", False, settings), (narrow, True, same_width), ("ours", True, settings))
     rows, outputs = {}, {}
     for name, engine, chosen in variants:
         rows[name], outputs[name] = run(model, tok, sources, chosen, engine, peak, flops)
@@ -143,17 +149,19 @@ def main():
         "prefix_length": kv.shape[-2],
         "num_beams": settings.num_beams,
         "batch_size": settings.batch_size,
+        "engine_batch_size": settings.engine_batch_size,
         "matmul_peak_gflops": peak / 1e9,
         "matmul_mflops_per_token": flops / 1e6,
         "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
         "rows": rows,
         "ours_over_hf": speed["ours"] / speed["hf"],
-        "wide_over_hf": speed[f"ours-{args.wide}"] / speed["hf"],
+        "same_width_over_hf": speed[narrow] / speed["hf"],
         "identical": rows["ours"]["identical"],
         "differences": rows["ours"]["differences"],
     }
-    print(f"{len(sources)} E2E test MRs, beam {settings.num_beams}, batches of {settings.batch_size}; "
+    print(f"{len(sources)} E2E test MRs, beam {settings.num_beams}, generate batches of {settings.batch_size}, "
+          f"engine {settings.engine_batch_size} inputs; "
           f"matmul peak {peak / 1e9:.1f} GFLOP/s, {flops / 1e6:.0f} MFLOP per token")  # fmt: skip
     print(
         f"{'variant':<9}{'seconds':>9}{'steps':>7}{'rows/step':>10}{'s/step':>8}{'floor s':>9}{'floor %':>9}"

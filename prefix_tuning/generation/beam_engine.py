@@ -20,6 +20,7 @@ from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
 from prefix_tuning.core.causal import prefixed_inputs
+from prefix_tuning.training.batching import pad_batch
 
 NEG = -1.0e9  # `_beam_search`'s "impossible" score
 
@@ -108,14 +109,14 @@ class BeamEngine:
 
     def _admit(self) -> list[Item]:
         done, admitted, caches = [], [], []
-        while self.waiting and len(self.active) + len(admitted) < self.slots:
-            item = self.waiting.pop(0)
-            try:
-                logits, keys, values = self._prefill(item)
-            except (IndexError, RuntimeError, ValueError) as err:  # a bad prompt fails its item only
-                item.error = err
+        arriving = self.waiting[: self.slots - len(self.active)]
+        self.waiting = self.waiting[len(arriving) :]
+        for item, prefilled in self._prefilled(arriving):
+            if isinstance(prefilled, Exception):  # a bad prompt fails its item only; its slot waits a step
+                item.error = prefilled
                 done.append(item)
                 continue
+            logits, keys, values = prefilled
             item.running = [[] for _ in range(self.beams)]
             item.running_scores = torch.full((self.beams,), NEG)  # the beam bookkeeping stays on the CPU
             item.running_scores[0] = 0.0  # only the first beam's continuations count at the first step
@@ -131,14 +132,45 @@ class BeamEngine:
             self.active += admitted
         return done
 
-    def _prefill(self, item: Item):
-        """Run the prompt once after the prefix: the last position's logits, and every layer's keys/values."""
-        ids = torch.tensor([item.prompt], device=self.device)
-        kv = None if item.kv is None else item.kv.to(self.device)
-        inputs = prefixed_inputs(ids, torch.ones_like(ids), kv, 1, self.lm.dtype)
+    def _prefilled(self, items: list[Item]):
+        """(item, (last logits [1, vocab], keys per layer, values per layer) or the error its prompt raised), for
+        each item. Items whose prefixes have the same length are prefilled together in one left-padded batch
+        (a batch that fails is redone one item at a time, so that only the bad prompt fails)."""
+        groups: dict[int, list[Item]] = {}
+        for item in items:
+            groups.setdefault(-1 if item.kv is None else item.kv.shape[-2], []).append(item)
+        for group in groups.values():
+            try:
+                yield from zip(group, self._prefill(group))
+            except (IndexError, RuntimeError, ValueError):
+                for item in group:
+                    try:
+                        yield item, self._prefill([item])[0]
+                    except (IndexError, RuntimeError, ValueError) as err:
+                        yield item, err
+
+    def _prefill(self, items: list[Item]) -> list[tuple]:
+        """Run the prompts once after their prefixes (all of one length): per item, the last position's logits
+        and every layer's keys/values over its prefix and its prompt (the batch's padding columns left out)."""
+        ids, mask = pad_batch([item.prompt for item in items], 0, "left")
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        if items[0].kv is None:
+            kv, length = None, 0
+        else:
+            kv = torch.stack([item.kv.to(self.device) for item in items])
+            length = kv.shape[-2]
+        inputs = prefixed_inputs(ids, mask, kv, len(items), self.lm.dtype)
         out = self.lm.base_model(**{**inputs, "use_cache": True})
         logits = self.lm.get_output_embeddings()(out.last_hidden_state[:, -1]).float()
-        return logits, [layer.keys for layer in out.cache.layers], [layer.values for layer in out.cache.layers]
+        layers = [(layer.keys, layer.values) for layer in out.cache.layers]
+        results, width = [], length + ids.shape[1]
+        for row, item in enumerate(items):
+            start = width - len(item.prompt)  # the row's first prompt column; padding lies between it and the prefix
+            own = torch.cat([torch.arange(length), torch.arange(start, width)]).to(self.device)
+            keys = [k[row : row + 1].index_select(2, own) for k, _ in layers]
+            values = [v[row : row + 1].index_select(2, own) for _, v in layers]
+            results.append((logits[row : row + 1], keys, values))
+        return results
 
     def _join(self, caches: list[tuple[list, list, list[int]]]):
         """Append the admitted items' beams as rows (each item's beams share its prompt cache), left-padding the

@@ -28,14 +28,18 @@ class DecodeSettings:
     no_repeat_ngram_size: int  # 0: no constraint
     early_stopping: bool  # beam search stops when num_beams hypotheses are done
     ban_newlines: bool
-    batch_size: int
+    batch_size: int  # sources per `generate` batch
     max_source_tokens: int
+    engine_batch_size: int  # sources the beam engine decodes at once
 
     @classmethod
     def from_mapping(cls, values) -> "DecodeSettings":
+        values = dict(values)
+        if "batch_size" in values:  # runs saved before the engine had its own width decode as they did then
+            values.setdefault("engine_batch_size", values["batch_size"])
         settings = from_section(cls, values, "decoding")
-        if settings.num_beams < 1 or settings.max_new_tokens < 1 or settings.batch_size < 1:
-            raise UserError("decoding num_beams, max_new_tokens and batch_size must be positive")
+        if min(settings.num_beams, settings.max_new_tokens, settings.batch_size, settings.engine_batch_size) < 1:
+            raise UserError("decoding num_beams, max_new_tokens, batch_size and engine_batch_size must be positive")
         if settings.min_new_tokens > settings.max_new_tokens:
             raise UserError("decoding min_new_tokens is larger than max_new_tokens")
         return settings
@@ -118,7 +122,9 @@ def decode(
     device = next(model.lm.parameters()).device
     model.eval()
     if engine and uses_engine(model, settings):
-        beams = BeamEngine(model.lm, search_settings(settings, tokenizer), settings.batch_size * settings.num_beams)
+        beams = BeamEngine(
+            model.lm, search_settings(settings, tokenizer), settings.engine_batch_size * settings.num_beams
+        )
         kv = model.prefix_kv()
         for i in order:
             beams.add(Item(prompts[i], kv, key=i))

@@ -258,6 +258,7 @@ def test_decode_batches_equal_single_sources(tiny_seq2seq, fixed_model):
         ban_newlines=False,
         batch_size=3,
         max_source_tokens=64,
+        engine_batch_size=3,
     )
     batched = decode(model, tok, SOURCES, settings)
     assert batched == [decode(model, tok, [s], settings)[0] for s in SOURCES]

@@ -44,7 +44,7 @@ def test_decode_with_the_engine_equals_generate(tiny_lm, random_kv, settings, ch
     """More sources than slots (batch_size 2): items leave and join as they finish."""
     _, lm, tok, geometry = tiny_lm
     model = PrefixLM(lm, FixedPrefix(random_kv(geometry, 4, seed=7, scale=3.0)))
-    settings = replace(settings, batch_size=2, **changes)
+    settings = replace(settings, engine_batch_size=2, **changes)
     fast = decode(model, tok, SOURCES, settings, engine=True)
     reference = decode(model, tok, SOURCES, replace(settings, batch_size=1), engine=False)
     assert fast == reference
@@ -120,3 +120,27 @@ def test_generate_batches_never_end_in_the_pad_id_and_decode_as_with_eos_padding
     with_eos = [tok.decode(cut_at_eos(row, tok.eos_token_id), skip_special_tokens=True).strip()
                 for row in plain_generate(ids, mask, **kwargs).tolist()]  # fmt: skip
     assert ours == with_eos
+
+
+def test_items_admitted_together_are_prefilled_together_and_a_bad_prompt_fails_alone(tiny_lm, random_kv, settings):
+    """Items admitted at one step share one left-padded prefill (prefixes of one length stacked per row, other
+    lengths in their own batch); each answer equals `generate` with that prefix alone, and a prompt the model
+    cannot read (an id past the vocabulary) fails its own item only."""
+    _, lm, tok, geometry = tiny_lm
+    settings = replace(settings, num_beams=3, min_new_tokens=2, max_new_tokens=12)
+    prefixes = [random_kv(geometry, length, seed=seed, scale=3.0) for seed, length in enumerate((4, 4, 2, 4))]
+    prompts = [encode_source(tok, source, 64) for source in SOURCES[:4]]
+    bad = Item([len(tok) + 5, *prompts[0]], prefixes[0], key="bad")
+    engine = BeamEngine(lm, search_settings(settings, tok), rows_budget=5 * 3)
+    items = [Item(prompt, kv, key=i) for i, (prompt, kv) in enumerate(zip(prompts, prefixes))]
+    for item in [items[0], bad, *items[1:]]:
+        engine.add(item)
+    finished = engine.step()  # all five admitted at once
+    assert [item.key for item in finished] == ["bad"] and isinstance(bad.error, IndexError)
+    while engine.busy():
+        engine.step()
+    kwargs = generate_kwargs(settings, tok)
+    for item, prompt, kv in zip(items, prompts, prefixes):
+        ids = torch.tensor([prompt])
+        want = causal_generate(lm, ids, torch.ones_like(ids), kv, **kwargs)[0].tolist()
+        assert cut_at_eos(item.result, tok.eos_token_id) == cut_at_eos(want, tok.eos_token_id), item.key

@@ -49,6 +49,7 @@ def test_run_folder_is_served_with_its_runs_task_config(tmp_path, write_prefix, 
     """A run folder's prefix decodes as `evaluate` decodes that run: the run's decoding and source prompt."""
     run = tmp_path / "myrun"
     kv = write_prefix(run / "prefix.safetensors", seed=4)
+    # a run saved before `engine_batch_size` existed: its engine decodes `batch_size` sources at once
     decoding = {"num_beams": 2, "min_new_tokens": 1, "max_new_tokens": 7, "length_penalty": 1.0,
                 "no_repeat_ngram_size": 0, "early_stopping": False, "ban_newlines": True, "batch_size": 8,
                 "max_source_tokens": 128}  # fmt: skip
@@ -58,7 +59,7 @@ def test_run_folder_is_served_with_its_runs_task_config(tmp_path, write_prefix, 
     body = served.complete("myrun", mrs[1]).json()
     assert body["usage"]["completion_tokens"] <= 7
     tok = served.serving.tokenizer
-    offline = decode(PrefixLM(served.batcher.lm, FixedPrefix(kv)), tok, [mrs[1]], DecodeSettings(**decoding),
+    offline = decode(PrefixLM(served.batcher.lm, FixedPrefix(kv)), tok, [mrs[1]], DecodeSettings.from_mapping(decoding),
                      prompt=prompt_ids(tok, "table-to-text"))  # fmt: skip
     assert body["choices"][0]["text"] == offline[0]
 
