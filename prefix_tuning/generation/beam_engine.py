@@ -105,7 +105,7 @@ class BeamEngine:
             rows = [i * self.beams + b for i in keep for b in range(self.beams)]
             self._take([self.active[i] for i in keep], rows, self.last_tokens[rows].tolist())
 
-    # --- admitting items: one prefill per prompt, shared by its beams -------------------------------------
+    # --- admitting items: prompts arriving together prefilled in one batch, each shared by its beams ------
 
     def _admit(self) -> list[Item]:
         done, admitted, caches = [], [], []
@@ -154,10 +154,12 @@ class BeamEngine:
         and every layer's keys/values over its prefix and its prompt (the batch's padding columns left out)."""
         ids, mask = pad_batch([item.prompt for item in items], 0, "left")
         ids, mask = ids.to(self.device), mask.to(self.device)
-        if items[0].kv is None:
+        first = items[0].kv
+        if first is None:
             kv, length = None, 0
-        else:
-            kv = torch.stack([item.kv.to(self.device) for item in items])
+        else:  # one prefix for the batch (broadcast, no copy) unless the items bring several
+            same = all(item.kv is first for item in items)
+            kv = first.to(self.device) if same else torch.stack([item.kv.to(self.device) for item in items])
             length = kv.shape[-2]
         inputs = prefixed_inputs(ids, mask, kv, len(items), self.lm.dtype)
         out = self.lm.base_model(**{**inputs, "use_cache": True})
