@@ -55,6 +55,9 @@ def shared_prompt_attention(module, query, key, value, attention_mask=None, drop
     prompt = _CURRENT.get()
     if prompt is None or query.shape[2] != 1:
         raise RuntimeError("shared-prompt attention runs only inside `shared_prompt`, one query token per row")
+    unsupported = [name for name in ("sliding_window", "softcap", "position_bias") if kwargs.get(name) is not None]
+    if unsupported:
+        raise NotImplementedError(f"shared-prompt attention does not implement {', '.join(unsupported)}")
     prompt_keys, prompt_values = prompt.keys[module.layer_idx], prompt.values[module.layer_idx]
     inputs, kv_heads, width, dim = prompt_keys.shape
     rows, heads = query.shape[:2]

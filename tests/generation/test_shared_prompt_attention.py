@@ -51,10 +51,14 @@ def test_equals_sdpa_over_each_beams_full_cache(heads, kv_heads):
     torch.testing.assert_close(out, expected.transpose(1, 2), rtol=1e-5, atol=1e-6)
 
 
-def test_refuses_to_run_outside_a_decoding_step():
+def test_refuses_to_run_outside_a_decoding_step_or_with_attention_it_does_not_implement():
     q = torch.randn(2, 2, 1, 4)
     with pytest.raises(RuntimeError, match="only inside `shared_prompt`"):
         shared_prompt_attention(_Layer(), q, q, q, None)
+    lm = SimpleNamespace(config=SimpleNamespace(_attn_implementation="sdpa"))
+    prompt = SharedPrompt([q[:1]] * 2, [q[:1]] * 2, torch.zeros(2, 2), 2)
+    with shared_prompt(lm, prompt), pytest.raises(NotImplementedError, match="sliding_window"):
+        shared_prompt_attention(_Layer(), q, q, q, None, sliding_window=4096)
 
 
 def test_alternating_buffers_never_hand_out_the_storage_still_being_read():
