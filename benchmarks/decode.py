@@ -3,13 +3,13 @@
     python benchmarks/decode.py [--inputs 40] [--all] [--prefix FILE] [--engine-batch N]
 
 Decodes the first `--inputs` E2E test MRs (`--all`: the whole test set, 630 MRs) with the paper's settings
-(configs/decoding/beam_search.yaml: beam 5; `generate` batches of 8 inputs, the engine 32) on the embedded
+(configs/decoding/beam_search.yaml: beam 5; `generate` batches of 8 inputs, the engine 48) on the embedded
 SmolLM2-135M under one prefix (default: the activations of "table-to-text:", the paper's init words;
 `--prefix` takes a trained prefix file), three times through `prefix_tuning.generation.decode.decode`:
   hf      engine=False: `generate` on fixed batches of 8 x 5 beams, the prefix as its cache
   ours-8  engine=True at `generate`'s width: the beam engine (one prefill per prompt, rows refilled as
           items finish) on 8 inputs x 5 beams
-  ours    engine=True as `evaluate` decodes: the engine on `engine_batch_size` (32) inputs x 5 beams;
+  ours    engine=True as `evaluate` decodes: the engine on `engine_batch_size` (48) inputs x 5 beams;
           `--engine-batch` sets another width
 Per variant: total seconds, decode steps, rows per step, seconds per step, generated tokens/s and
 `floor_fraction` = the step's compute floor (rows x matmul FLOPs per token / the matmul peak measured in
