@@ -17,11 +17,10 @@ beams' generated columns are per row, left-padded to a common width. Positions a
 from dataclasses import dataclass, field
 
 import torch
-from transformers import DynamicCache
-from transformers.cache_utils import DynamicLayer
 
 from prefix_tuning.core.causal import prefixed_inputs
 from prefix_tuning.generation.alternating_buffers import AlternatingBuffers
+from prefix_tuning.generation.buffer_cache import cache_over
 from prefix_tuning.generation.shared_prompt_attention import SharedPrompt, shared_prompt
 from prefix_tuning.training.batching import pad_batch
 
@@ -244,7 +243,7 @@ class BeamEngine:
     def _forward(self) -> torch.Tensor:
         """One token per row through the LM: attention over its item's shared prompt cache and its own generated
         columns (`shared_prompt_attention`); the new keys/values land in the spare column."""
-        cache = _cache_over(self.keys, self.values, self.mask.shape[1])
+        cache = cache_over(self.keys, self.values, self.mask.shape[1])
         mask = torch.cat([self.mask, self.mask.new_ones(self.mask.shape[0], 1)], dim=1)
         allowed = torch.cat([self.prompt_mask.repeat_interleave(self.beams, dim=0), mask], dim=1)
         bias = torch.zeros(allowed.shape, dtype=self.lm.dtype, device=self.device).masked_fill(~allowed, float("-inf"))
@@ -383,32 +382,3 @@ class BeamEngine:
         for out, old in zip(outs, olds):
             torch.index_select(old[:, :, first:used], 0, index, out=out[:, :, :width])
         self.keys, self.values = outs[: len(olds) // 2], outs[len(olds) // 2 :]
-
-
-def _cache_over(keys: list[torch.Tensor], values: list[torch.Tensor], used: int) -> DynamicCache:
-    """A DynamicCache over the engine's buffers as they are (no copy): `used` columns hold keys/values, the
-    spare ones after them take the step's new keys/values in place (no concatenation)."""
-    cache = DynamicCache()
-    cache.layers = [_BufferLayer(k, v, used) for k, v in zip(keys, values)]
-    return cache
-
-
-class _BufferLayer(DynamicLayer):
-    """A cache layer whose keys/values are the first `used` columns of preallocated buffers; `update` writes
-    new columns into the spare room (or concatenates, as DynamicLayer does, when there is none)."""
-
-    def __init__(self, keys: torch.Tensor, values: torch.Tensor, used: int):
-        super().__init__()
-        self.buffer_keys, self.buffer_values, self.used = keys, values, used
-        self.keys, self.values = keys[:, :, :used], values[:, :, :used]
-        self.device, self.is_initialized = keys.device, True
-
-    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
-        end = self.used + key_states.shape[2]
-        if end > self.buffer_keys.shape[2]:
-            return super().update(key_states, value_states)
-        self.buffer_keys[:, :, self.used : end] = key_states
-        self.buffer_values[:, :, self.used : end] = value_states
-        self.used = end
-        self.keys, self.values = self.buffer_keys[:, :, :end], self.buffer_values[:, :, :end]
-        return self.keys, self.values
