@@ -1,6 +1,6 @@
 """Beam decoding speed: our beam engine vs Hugging Face `generate`, same prefix, same E2E test MRs, one run.
 
-    python benchmarks/decode.py [--inputs 40] [--all] [--prefix FILE] [--engine-batch N]
+    python benchmarks/decode.py [--inputs 40] [--all] [--prefix FILE] [--engine-batch N] [--skip-same-width]
 
 Decodes the first `--inputs` E2E test MRs (`--all`: the whole test set, 630 MRs) with the paper's settings
 (configs/decoding/beam_search.yaml: beam 5; `generate` batches of 8 inputs, the engine 48) on the embedded
@@ -11,10 +11,14 @@ SmolLM2-135M under one prefix (default: the activations of "table-to-text:", the
           items finish) on 8 inputs x 5 beams
   ours    engine=True as `evaluate` decodes: the engine on `engine_batch_size` (48) inputs x 5 beams;
           `--engine-batch` sets another width
+(`--skip-same-width` leaves out `ours-8`: on `--all` it saves ~40 minutes here.)
 Per variant: total seconds, decode steps, rows per step, seconds per step, generated tokens/s and
 `floor_fraction` = the step's compute floor (rows x matmul FLOPs per token / the matmul peak measured in
 this process) over the measured step time. `ours_over_hf` (and `same_width_over_hf`, for `ours-8`) is the
 tokens/s ratio (tokens: the outputs' tokens); `identical` says whether every output text equals `hf`'s.
+The engine's rows also say how long admitting inputs took (their prefill, inside the steps' time) and how its
+steps with every slot busy fared (`full_width_*`): the other steps run narrower, while the last inputs finish
+with none left to take their rows, and they weigh more in a short run than in a long one.
 Prints a table and writes results/benchmarks/decode.json.
 """
 
@@ -44,10 +48,13 @@ from prefix_tuning.tensor_files import load_prefix  # noqa: E402
 
 
 class Recorder:
-    """Step times and rows per step, from inside `decode` (wrapping `generate` or the engine's `step`)."""
+    """Step times and rows per step, from inside `decode` (wrapping `generate` or the engine's `step`); for the
+    engine also each step's (rows, seconds, every slot busy) and the time spent admitting (prefilling) inputs."""
 
     def __init__(self):
         self.seconds, self.rows, self.steps = 0.0, 0, 0
+        self.engine_steps: list[tuple[int, float, bool]] = []
+        self.prefill_seconds = 0.0
 
     def wrap_generate(self, model, beams: int):
         plain = model.generate
@@ -67,17 +74,41 @@ class Recorder:
 
         class TimedEngine(decode_module.BeamEngine):
             def step(self):
+                self.rows_now = 0
                 start = time.perf_counter()
                 done = super().step()
-                recorder.seconds += time.perf_counter() - start
+                elapsed = time.perf_counter() - start
+                recorder.seconds += elapsed
+                if self.rows_now:
+                    recorder.engine_steps.append((self.rows_now, elapsed, self.rows_now == self.slots * self.beams))
+                return done
+
+            def _admit(self):
+                start = time.perf_counter()
+                done = super()._admit()
+                recorder.prefill_seconds += time.perf_counter() - start
                 return done
 
             def _forward(self):
+                self.rows_now = self.last_tokens.shape[0]
                 recorder.steps += 1
-                recorder.rows += self.last_tokens.shape[0]
+                recorder.rows += self.rows_now
                 return super()._forward()
 
         return TimedEngine
+
+    def full_width(self, flops: int, peak: float) -> dict:
+        """The engine's steps with every slot busy (none waiting for inputs to refill them): their count, mean
+        seconds and floor fraction."""
+        full = [(rows, seconds) for rows, seconds, busy in self.engine_steps if busy]
+        if not full:
+            return {"full_width_steps": 0}
+        rows, seconds = sum(r for r, _ in full), sum(s for _, s in full)
+        return {
+            "full_width_steps": len(full),
+            "full_width_seconds_per_step": seconds / len(full),
+            "full_width_floor_fraction": rows * flops / peak / seconds,
+        }
 
 
 def run(model, tok, sources, settings, engine: bool, peak: float, flops: int) -> tuple[dict, list[str]]:
@@ -95,14 +126,17 @@ def run(model, tok, sources, settings, engine: bool, peak: float, flops: int) ->
         model.generate, decode_module.BeamEngine = plain_generate, plain_engine
     step = recorder.seconds / recorder.steps
     rows = recorder.rows / recorder.steps
-    return {
+    row = {
         "seconds": total,
         "steps": recorder.steps,
         "rows_per_step": rows,
         "seconds_per_step": step,
         "floor_seconds_per_step": rows * flops / peak,
         "floor_fraction": rows * flops / peak / step,
-    }, outputs
+    }
+    if engine:
+        row |= {"prefill_seconds": recorder.prefill_seconds, **recorder.full_width(flops, peak)}
+    return row, outputs
 
 
 def main():
@@ -111,6 +145,9 @@ def main():
     parser.add_argument("--all", action="store_true", help="the whole E2E test set (630 MRs)")
     parser.add_argument(
         "--engine-batch", type=int, help="inputs the engine decodes at once in `ours` (default: config)"
+    )
+    parser.add_argument(
+        "--skip-same-width", action="store_true", help="leave out `ours-8` (the engine at generate's width)"
     )
     parser.add_argument("--prefix", type=Path, help="a trained SmolLM2 prefix file (default: word activations)")
     parser.add_argument("--out", type=Path, default=REPO / "results/benchmarks/decode.json")
@@ -133,7 +170,9 @@ def main():
         settings = dataclasses.replace(settings, engine_batch_size=args.engine_batch)
     narrow = f"ours-{settings.batch_size}"
     same_width = dataclasses.replace(settings, engine_batch_size=settings.batch_size)
-    variants = (("hf", False, settings), (narrow, True, same_width), ("ours", True, settings))
+    variants = [("hf", False, settings), (narrow, True, same_width), ("ours", True, settings)]
+    if args.skip_same_width:
+        del variants[1]
     rows, outputs = {}, {}
     for name, engine, chosen in variants:
         rows[name], outputs[name] = run(model, tok, sources, chosen, engine, peak, flops)
@@ -156,7 +195,7 @@ def main():
         "cpu_count": os.cpu_count(),
         "rows": rows,
         "ours_over_hf": speed["ours"] / speed["hf"],
-        "same_width_over_hf": speed[narrow] / speed["hf"],
+        "same_width_over_hf": speed[narrow] / speed["hf"] if narrow in speed else None,
         "identical": rows["ours"]["identical"],
         "differences": rows["ours"]["differences"],
     }
@@ -173,6 +212,15 @@ def main():
             f"{r['floor_seconds_per_step']:>9.3f}{100 * r['floor_fraction']:>8.0f}%{speed[name]:>8.1f}"
             f"{speed[name] / speed['hf']:>6.2f}x  {len(sources) - r['differences']}/{len(sources)}"
         )
+    for name, r in rows.items():
+        if "prefill_seconds" in r:
+            full = (
+                f"{r['full_width_steps']} steps with every slot busy: {r['full_width_seconds_per_step']:.3f} s/step, "
+                f"{100 * r['full_width_floor_fraction']:.0f}% of the floor"
+                if r["full_width_steps"]
+                else "no step with every slot busy"
+            )
+            print(f"{name}: {full}; admitting (prefill) {r['prefill_seconds']:.1f} s of {r['seconds']:.1f} s")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")
