@@ -10,8 +10,9 @@ waiting item takes its rows, and a prompt (with its prefix) is read once, then s
 
 Each item follows only its own generated-token count (as every rule of `_beam_search` does), so items
 may join and leave between steps: the server uses this for requests that arrive while others decode.
-An item's prefix + prompt cache is kept once and read by all its beams (`shared_prompt_attention`); only the
-beams' generated columns are per row, left-padded to a common width. Positions are per row, as in `PrefixLM`.
+An item's prefix + prompt cache is kept once and read by all its beams, and its beams' generated columns sit
+side by side, each row masked to its own ancestry (`beam_tree_cache`, `beam_tree_attention`): reordering beams
+moves masks, not keys and values. Positions are per row, as in `PrefixLM`.
 """
 
 from dataclasses import dataclass, field
@@ -19,9 +20,8 @@ from dataclasses import dataclass, field
 import torch
 
 from prefix_tuning.core.causal import prefixed_inputs
-from prefix_tuning.generation.alternating_buffers import AlternatingBuffers
-from prefix_tuning.generation.buffer_cache import cache_over
-from prefix_tuning.generation.shared_prompt_attention import SharedPrompt, shared_prompt
+from prefix_tuning.generation.beam_tree_attention import BeamTree, beam_tree
+from prefix_tuning.generation.beam_tree_cache import BeamTreeCache
 from prefix_tuning.training.batching import pad_batch
 
 NEG = -1.0e9  # `_beam_search`'s "impossible" score
@@ -65,15 +65,8 @@ class BeamEngine:
         self.slots = max(1, rows_budget // self.beams)
         self.waiting: list[Item] = []
         self.active: list[Item] = []
-        # each active item's prefix + prompt keys/values, once for all its beams (left-padded to a common width)
-        self.prompt_keys: list[torch.Tensor] = []  # per layer [items, kv_heads, prompt width, head_dim]
-        self.prompt_values: list[torch.Tensor] = []
-        self.prompt_mask = None  # [items, prompt width], bool
-        # each beam row's generated tokens' keys/values (left-padded), with one spare column for the next step
-        self.keys: list[torch.Tensor] = []  # per layer [rows, kv_heads, generated width + 1, head_dim]
-        self.values: list[torch.Tensor] = []
-        self.mask = None  # [rows, generated width], bool
-        self.prompt_buffers, self.buffers = AlternatingBuffers(), AlternatingBuffers()  # for the two caches
+        # every active item's prefix + prompt and its beams' histories, item i in slot i (made at the first admission)
+        self.tree: BeamTreeCache | None = None
         self.positions = None  # [rows]: the position of each row's next token
         self.last_tokens = None  # [rows]
         self.device = next(lm.parameters()).device
@@ -114,15 +107,16 @@ class BeamEngine:
         self.waiting = [item for item in self.waiting if item.key is not key]
         keep = [i for i, item in enumerate(self.active) if item.key is not key]
         if len(keep) < len(self.active):
-            rows = [i * self.beams + b for i in keep for b in range(self.beams)]
-            self._take([self.active[i] for i in keep], rows, self.last_tokens[rows].tolist())
+            tokens = self.last_tokens.view(len(self.active), self.beams)[keep].tolist()
+            self._take(keep, [list(range(self.beams))] * len(keep), tokens)
 
     # --- admitting items: prompts arriving together prefilled in one batch, each shared by its beams ------
 
     def _admit(self) -> list[Item]:
-        done, admitted, caches = [], [], []
+        done = []
         arriving = self.waiting[: self.slots - len(self.active)]
         self.waiting = self.waiting[len(arriving) :]
+        positions, tokens = [], []
         for item, prefilled in self._prefilled(arriving):
             if isinstance(prefilled, Exception):  # a bad prompt fails its item only; its slot waits a step
                 item.error = prefilled
@@ -133,15 +127,25 @@ class BeamEngine:
             item.running_scores = torch.full((self.beams,), NEG)  # the beam bookkeeping stays on the CPU
             item.running_scores[0] = 0.0  # only the first beam's continuations count at the first step
             (choice,) = self._choices([item], logits.expand(self.beams, -1))
-            finished, _, tokens = self._advance_item(item, *choice)
+            finished, _, chosen = self._advance_item(item, *choice)
             if finished:
                 done.append(item)
-            else:
-                admitted.append(item)
-                caches.append((keys, values, tokens))
-        if admitted:
-            self._join(caches)
-            self.active += admitted
+                continue
+            if self.tree is None:
+                _, kv_heads, _, head_dim = keys[0].shape
+                self.tree = BeamTreeCache(
+                    len(keys), kv_heads, head_dim, self.slots, self.beams, keys[0].dtype, self.device
+                )  # fmt: skip
+            self.tree.admit(len(self.active), keys, values)
+            self.active.append(item)
+            positions += [keys[0].shape[2]] * self.beams  # the next token's position: L + prompt length
+            tokens += chosen
+        if tokens:
+            new = (torch.tensor(positions, device=self.device), torch.tensor(tokens, device=self.device))
+            old = (self.positions, self.last_tokens)
+            self.positions, self.last_tokens = (
+                torch.cat(pair) if pair[0] is not None else pair[1] for pair in zip(old, new)
+            )
         return done
 
     def _prefilled(self, items: list[Item]):
@@ -186,76 +190,16 @@ class BeamEngine:
             results.append((logits[row : row + 1], keys, values))
         return results
 
-    def _join(self, caches: list[tuple[list, list, list[int]]]):
-        """Append the admitted items: their prompt caches as new prompt rows (left-padding the narrower side, one
-        copy for all of them) and their beams as new rows with no generated columns yet. `caches`: per item (keys
-        per layer, values per layer, its beams' tokens)."""
-        assert all(len(tokens) == self.beams for _, _, tokens in caches), "every item runs exactly `beams` rows"
-        old_items = len(self.active)
-        current = self.prompt_mask.shape[1] if old_items else 0
-        widths = [keys[0].shape[2] for keys, _, _ in caches]
-        total, items = max([current, *widths]), old_items + len(caches)
-
-        first_keys = caches[0][0]
-        layers = range(len(first_keys))
-        _, kv_heads, _, head_dim = first_keys[0].shape
-        outs = self.prompt_buffers.next(2 * len(layers), (items, kv_heads, total, head_dim), first_keys[0])
-        olds = [*self.prompt_keys, *self.prompt_values] if old_items else [None] * (2 * len(layers))
-        news = [[cache[i] for cache, _, _ in caches] for i in layers] + [
-            [cache[i] for _, cache, _ in caches] for i in layers
-        ]
-        for out, old, new in zip(outs, olds, news):
-            out.zero_()  # padding: masked, and never NaN
-            if old_items:
-                out[:old_items, :, total - current :] = old
-            for row, cache in enumerate(new, start=old_items):
-                out[row, :, total - cache.shape[2] :] = cache[0]
-        self.prompt_keys, self.prompt_values = outs[: len(layers)], outs[len(layers) :]
-        prompt_mask = torch.zeros(items, total, dtype=torch.bool, device=self.device)
-        if old_items:
-            prompt_mask[:old_items, total - current :] = self.prompt_mask
-        for row, width in enumerate(widths, start=old_items):
-            prompt_mask[row, total - width :] = True
-        self.prompt_mask = prompt_mask
-
-        old_rows, new_rows = old_items * self.beams, len(caches) * self.beams
-        generated = self.mask.shape[1] if old_items else 0
-        outs = self.buffers.next(
-            2 * len(layers), (old_rows + new_rows, kv_heads, generated + 1, head_dim), first_keys[0]
-        )
-        for out, old in zip(outs, [*self.keys, *self.values] if old_items else [None] * len(outs)):
-            if old_items:
-                out[:old_rows, :, :generated] = old[:, :, :generated]
-            out[old_rows:, :, :generated] = 0  # no generated tokens yet: masked, and never NaN
-        self.keys, self.values = outs[: len(layers)], outs[len(layers) :]
-        mask = torch.zeros(old_rows + new_rows, generated, dtype=torch.bool, device=self.device)
-        if old_items:
-            mask[:old_rows] = self.mask
-        self.mask = mask
-        # the next token's position: L + prompt length, i.e. the item's prompt cache width
-        new_positions = torch.tensor([w for w in widths for _ in range(self.beams)], device=self.device)
-        new_tokens = torch.tensor([t for _, _, tokens in caches for t in tokens], device=self.device)
-        self.positions = torch.cat([self.positions, new_positions]) if old_items else new_positions
-        self.last_tokens = torch.cat([self.last_tokens, new_tokens]) if old_items else new_tokens
-
-    # --- one step for every active row ---------------------------------------------------------------------
-
     def _forward(self) -> torch.Tensor:
-        """One token per row through the LM: attention over its item's shared prompt cache and its own generated
-        columns (`shared_prompt_attention`); the new keys/values land in the spare column."""
-        cache = cache_over(self.keys, self.values, self.mask.shape[1])
-        mask = torch.cat([self.mask, self.mask.new_ones(self.mask.shape[0], 1)], dim=1)
-        allowed = torch.cat([self.prompt_mask.repeat_interleave(self.beams, dim=0), mask], dim=1)
-        bias = torch.zeros(allowed.shape, dtype=self.lm.dtype, device=self.device).masked_fill(~allowed, float("-inf"))
-        prompt = SharedPrompt(self.prompt_keys, self.prompt_values, bias, self.beams)
-        with shared_prompt(self.lm, prompt):
+        """One token per row through the LM: each row attends to its input's prefix + prompt and its own beam's
+        history in the beam tree cache (`beam_tree_attention`), where the layers also write the step's keys/values."""
+        cache, bias, _ = self.tree.step(len(self.active))
+        with beam_tree(self.lm, BeamTree(self.tree.keys, self.tree.values, bias, self.beams)):
             out = self.lm.base_model(
                 input_ids=self.last_tokens.unsqueeze(1), position_ids=self.positions.unsqueeze(1), cache=cache,
                 use_cache=True,
             )  # fmt: skip
-        self.keys = [layer.keys for layer in out.cache.layers]
-        self.values = [layer.values for layer in out.cache.layers]
-        self.mask, self.positions = mask, self.positions + 1
+        self.positions = self.positions + 1
         return self._logits(out.last_hidden_state[:, -1])
 
     def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -271,16 +215,16 @@ class BeamEngine:
         return out
 
     def _advance(self, logits: torch.Tensor) -> list[Item]:
-        done, keep, rows, tokens = [], [], [], []
+        done, keep, parents, tokens = [], [], [], []
         for index, (item, choice) in enumerate(zip(self.active, self._choices(self.active, logits))):
-            finished, parents, chosen = self._advance_item(item, *choice)
+            finished, item_parents, chosen = self._advance_item(item, *choice)
             if finished:
                 done.append(item)
             else:
-                keep.append(item)
-                rows += [index * self.beams + parent for parent in parents]
-                tokens += chosen
-        self._take(keep, rows, tokens)
+                keep.append(index)
+                parents.append(item_parents)
+                tokens.append(chosen)
+        self._take(keep, parents, tokens)
         return done
 
     def _choices(self, items: list[Item], logits: torch.Tensor) -> list[tuple[list[float], list[int]]]:
@@ -346,39 +290,24 @@ class BeamEngine:
 
     # --- the rows of the next step ---------------------------------------------------------------------------
 
-    def _take(self, items: list[Item], rows: list[int], tokens: list[int]):
-        """Keep `items`, their beams' rows taken from `rows` (the parents, `beams` per item, item-major), fed
-        `tokens`; drop unused columns. The kept generated columns are gathered once into new buffers with a spare
-        column for the next step; the prompt caches are gathered only when an item left."""
-        had = len(self.active)
-        self.active = items
-        if not items:
-            self.prompt_keys, self.prompt_values, self.prompt_mask = [], [], None
-            self.keys, self.values, self.mask, self.positions, self.last_tokens = [], [], None, None, None
+    def _take(self, keep: list[int], parents: list[list[int]], tokens: list[list[int]]):
+        """Keep the active items at indices `keep` (ascending), each beam continuing the history of its parent beam
+        (`parents`, per kept item) fed its token (`tokens`). The kept items close ranks: slots [0, kept) stay
+        filled, an item past them moving into the slot of one that left."""
+        had, beams = len(self.active), self.beams
+        if not keep:
+            self.active, self.positions, self.last_tokens = [], None, None
             return
-        index = torch.tensor(rows, device=self.device)
-        kept = index[:: self.beams] // self.beams
-        if len(items) < had:
-            mask = self.prompt_mask[kept]
-            first = int(mask.any(dim=0).nonzero()[0])  # the padding of items that left
-            self.prompt_mask = mask[:, first:]
-            olds = [*self.prompt_keys, *self.prompt_values]
-            _, kv_heads, width, head_dim = olds[0].shape
-            outs = self.prompt_buffers.next(len(olds), (len(items), kv_heads, width - first, head_dim), olds[0])
-            for out, old in zip(outs, olds):
-                torch.index_select(old[:, :, first:], 0, kept, out=out)
-            self.prompt_keys, self.prompt_values = outs[: len(olds) // 2], outs[len(olds) // 2 :]
-        used = self.mask.shape[1]
-        self.mask, self.positions = self.mask[index], self.positions[index]
-        self.last_tokens = torch.tensor(tokens, device=self.device)
-        columns = self.mask.any(dim=0).nonzero()
-        first = int(columns[0]) if len(columns) else used  # the padding of items that left
-        self.mask = self.mask[:, first:]
-        width = used - first
-
-        olds = [*self.keys, *self.values]
-        _, kv_heads, _, head_dim = olds[0].shape
-        outs = self.buffers.next(len(olds), (len(rows), kv_heads, width + 1, head_dim), olds[0])
-        for out, old in zip(outs, olds):
-            torch.index_select(old[:, :, first:used], 0, index, out=out[:, :, :width])
-        self.keys, self.values = outs[: len(olds) // 2], outs[len(olds) // 2 :]
+        rows = list(range(had * beams))
+        for index, item_parents in zip(keep, parents):
+            rows[index * beams : (index + 1) * beams] = [index * beams + parent for parent in item_parents]
+        self.tree.reorder(torch.tensor(rows, device=self.device))
+        count, kept = len(keep), set(keep)
+        holes = [slot for slot in range(count) if slot not in kept]
+        movers = [slot for slot in keep if slot >= count]
+        self.tree.move(holes, movers)
+        slot_of = {slot: slot for slot in keep if slot < count} | dict(zip(movers, holes))
+        order = sorted(range(count), key=lambda k: slot_of[keep[k]])  # kept items by their new slots
+        self.active = [self.active[keep[k]] for k in order]
+        self.positions = self.positions.view(had, beams)[[keep[k] for k in order]].flatten()
+        self.last_tokens = torch.tensor([t for k in order for t in tokens[k]], device=self.device)
