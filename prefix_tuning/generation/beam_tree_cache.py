@@ -96,6 +96,9 @@ class BeamTreeCache:
             rows, beams = inputs * self.beams, self.beams
             live = self.mask[:rows].view(inputs, beams, -1).any(dim=1)  # [inputs, capacity]
             counts = live.sum(dim=1)
+            if torch.equal(counts, self.used[:inputs]):  # nothing died (greedy search, always): nothing to move
+                self.limit = int(counts.max()) + self.beams * COMPACT_EVERY
+                return
             width = int(counts.max())
             # each slot's live columns first, in their order (a stable sort of "is dead"), the dead ones after them
             order = torch.sort((~live).to(torch.uint8), dim=1, stable=True).indices  # [inputs, capacity]
