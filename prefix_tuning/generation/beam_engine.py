@@ -193,7 +193,7 @@ class BeamEngine:
     def _forward(self) -> torch.Tensor:
         """One token per row through the LM: each row attends to its input's prefix + prompt and its own beam's
         history in the beam tree cache (`beam_tree_attention`), where the layers also write the step's keys/values."""
-        cache, bias, _ = self.tree.step(len(self.active))
+        cache, bias = self.tree.step(len(self.active))
         with beam_tree(self.lm, BeamTree(self.tree.keys, self.tree.values, bias, self.beams)):
             out = self.lm.base_model(
                 input_ids=self.last_tokens.unsqueeze(1), position_ids=self.positions.unsqueeze(1), cache=cache,
@@ -306,8 +306,9 @@ class BeamEngine:
         holes = [slot for slot in range(count) if slot not in kept]
         movers = [slot for slot in keep if slot >= count]
         self.tree.move(holes, movers)
-        slot_of = {slot: slot for slot in keep if slot < count} | dict(zip(movers, holes))
-        order = sorted(range(count), key=lambda k: slot_of[keep[k]])  # kept items by their new slots
-        self.active = [self.active[keep[k]] for k in order]
-        self.positions = self.positions.view(had, beams)[[keep[k] for k in order]].flatten()
-        self.last_tokens = torch.tensor([t for k in order for t in tokens[k]], device=self.device)
+        moved = dict(zip(holes, movers))
+        sources = [moved.get(slot, slot) for slot in range(count)]  # each new slot's item's old slot
+        tokens_of = dict(zip(keep, tokens))
+        self.active = [self.active[source] for source in sources]
+        self.positions = self.positions.view(had, beams)[sources].flatten()
+        self.last_tokens = torch.tensor([t for source in sources for t in tokens_of[source]], device=self.device)

@@ -60,9 +60,12 @@ class BeamTreeCache:
         width = int(self.used[source].max())
         for pool in [*self.keys, *self.values]:
             pool[to, :, :width] = pool[source, :, :width]
-        rows = lambda slots: (slots[:, None] * self.beams + torch.arange(self.beams, device=self.device)).flatten()  # noqa: E731
-        self.mask[rows(to)] = self.mask[rows(source)]
+        self.mask[self._rows(to)] = self.mask[self._rows(source)]
         self.used[to] = self.used[source]
+
+    def _rows(self, slots: torch.Tensor) -> torch.Tensor:
+        """The mask rows of `slots`, slot-major."""
+        return (slots[:, None] * self.beams + torch.arange(self.beams, device=self.device)).flatten()
 
     def reorder(self, rows: torch.Tensor):
         """Row r now continues the history of row `rows[r]` (rows [0, len(rows)), each within its own slot)."""
@@ -70,24 +73,26 @@ class BeamTreeCache:
 
     # --- one step --------------------------------------------------------------------------------------------
 
-    def step(self, inputs: int) -> tuple[DynamicCache, torch.Tensor, int]:
+    def step(self, inputs: int) -> tuple[DynamicCache, torch.Tensor]:
         """Give every row of slots [0, inputs) a new column (its own, seen by itself only from now on, and by its
-        descendants). Returns the cache for the forward (its layers write the step's keys/values there), the
-        attention bias [rows, width] (0 where a row may attend, -inf elsewhere) and the width to read."""
+        descendants). Returns the cache for the forward (its layers write the step's keys/values there) and the
+        attention bias [rows, width] (0 where a row may attend, -inf elsewhere; `width` columns to read)."""
         rows = inputs * self.beams
-        if int(self.used[:inputs].max()) + self.beams > self.limit:
+        widest = int(self.used[:inputs].max())
+        if widest + self.beams > self.limit:
             self.compact(inputs)
-        self._ensure(int(self.used[:inputs].max()) + self.beams)
+            widest = int(self.used[:inputs].max())
+        width = widest + self.beams
+        self._ensure(width)
         slot, beam = self.row_slot[:rows], self.row_beam[:rows]
         columns = self.used[slot] + beam
         self.mask[torch.arange(rows, device=self.device), columns] = True
         self.used[:inputs] += self.beams
-        width = int(self.used[:inputs].max())
         bias = torch.zeros(rows, width, dtype=self.dtype, device=self.device)
         bias.masked_fill_(~self.mask[:rows, :width], float("-inf"))
         cache = DynamicCache()
         cache.layers = [TreeLayer(keys, values, slot, columns, width) for keys, values in zip(self.keys, self.values)]
-        return cache, bias, width
+        return cache, bias
 
     def compact(self, inputs: int):
         """Drop the columns no running beam descends from (each slot's live columns moved to its front, in

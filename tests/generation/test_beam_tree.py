@@ -48,7 +48,7 @@ def test_every_row_sees_exactly_its_own_history_through_reorders_moves_and_compa
         if not active:
             admit()
         rows = active * beams
-        step_cache, bias, width = cache.step(active)
+        step_cache, bias = cache.step(active)
         new = [torch.randn(rows, kv_heads, 1, dim, generator=gen) for _ in range(layers)]
         for layer, (tree_layer, keys) in enumerate(zip(step_cache.layers, new)):
             tree_layer.update(keys, keys + 100)
