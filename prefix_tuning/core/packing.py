@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from transformers import AttentionInterface
 
+from prefix_tuning.core.lm_head import head_logits
 from prefix_tuning.training.label_loss import IGNORE_INDEX, TargetLoss, target_loss
 
 NAME = "prefix_packed"
@@ -64,19 +65,25 @@ def packed_attention(
     module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None, packed_segments=(), **_
 ):
     """Block-diagonal causal attention over a packed sequence; the first L keys (the prefix) are seen by every block.
-    query [1, heads, T, D]; key/value [1, kv_heads, L + T, D]; returns [1, T, heads, D]."""
-    groups = getattr(module, "num_key_value_groups", 1)
+    query [1, heads, T, D]; key/value [1, kv_heads, L + T, D]; returns [1, T, heads, D].
+
+    The blocks are cut with one `split` each (its backward is one concatenation; slicing block by block would
+    allocate and zero a full-size gradient per slice) and grouped heads share their keys inside SDPA
+    (`enable_gqa`) instead of repeated copies."""
     prefix = key.shape[2] - query.shape[2]
+    lengths = [length for _, length in packed_segments]
+    if sum(lengths) != query.shape[2] or any(s != sum(lengths[:i]) for i, (s, _) in enumerate(packed_segments)):
+        raise ValueError("packed segments must tile the sequence in order")
+    grouped = key.shape[1] != query.shape[1]
+    p = dropout if module.training else 0.0
+    keys, values = key.split([prefix, *lengths], dim=2), value.split([prefix, *lengths], dim=2)
     blocks = []
-    for start, length in packed_segments:
-        q = query[:, :, start : start + length]
-        k = torch.cat([key[:, :, :prefix], key[:, :, prefix + start : prefix + start + length]], dim=2)
-        v = torch.cat([value[:, :, :prefix], value[:, :, prefix + start : prefix + start + length]], dim=2)
-        if groups > 1:
-            k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
-        visible = torch.ones(length, prefix + length, dtype=torch.bool, device=query.device).tril(prefix)
-        p = dropout if module.training else 0.0
-        blocks.append(F.scaled_dot_product_attention(q, k, v, attn_mask=visible, dropout_p=p, scale=scaling))
+    for q, k, v in zip(query.split(lengths, dim=2), keys[1:], values[1:]):
+        visible = torch.ones(q.shape[2], prefix + q.shape[2], dtype=torch.bool, device=query.device).tril(prefix)
+        k, v = torch.cat([keys[0], k], dim=2), torch.cat([values[0], v], dim=2)
+        blocks.append(
+            F.scaled_dot_product_attention(q, k, v, attn_mask=visible, dropout_p=p, scale=scaling, enable_gqa=grouped)
+        )
     return torch.cat(blocks, dim=2).transpose(1, 2).contiguous(), None
 
 
@@ -106,5 +113,5 @@ def packed_loss(lm, batch: PackedBatch, cache, reduction: str) -> TargetLoss:
         ).last_hidden_state  # fmt: skip
     targets = batch.labels[0, 1:]
     selected = targets != IGNORE_INDEX
-    logits = lm.get_output_embeddings()(hidden[0, :-1][selected])
+    logits = head_logits(lm.get_output_embeddings(), hidden[0, :-1][selected])
     return target_loss(logits, targets[selected], batch.example_of_token[1:][selected], batch.examples, reduction)

@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 import torch
 
 from prefix_tuning.core.causal import prefixed_inputs
+from prefix_tuning.core.lm_head import head_logits
 from prefix_tuning.generation.beam_tree_attention import BeamTree, beam_tree
 from prefix_tuning.generation.beam_tree_cache import BeamTreeCache
 from prefix_tuning.training.batching import pad_batch
 
 NEG = -1.0e9  # `_beam_search`'s "impossible" score
-HEAD_CHUNK = 2048  # vocabulary rows per LM-head matmul (see `BeamEngine._logits`)
 
 
 @dataclass(frozen=True)
@@ -203,16 +203,8 @@ class BeamEngine:
         return self._logits(out.last_hidden_state[:, -1])
 
     def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        """The LM head on [rows, hidden], into the logits scratch, `HEAD_CHUNK` vocabulary rows at a time: the
-        same dot products as one [rows x hidden] x [hidden x vocab] matmul (each logit is one row of the weight
-        times the hidden state), but blocks that stay in cache run ~1.5x faster here than the whole matmul."""
-        head = self.lm.get_output_embeddings()
-        if head.bias is not None or head.weight.dtype != torch.float32:
-            return head(hidden).float()
-        out = self.scratch[0, : hidden.shape[0]]
-        for start in range(0, out.shape[1], HEAD_CHUNK):
-            out[:, start : start + HEAD_CHUNK] = hidden @ head.weight[start : start + HEAD_CHUNK].t()
-        return out
+        """The LM head on [rows, hidden], into the logits scratch (`core.lm_head`: blocks of the vocabulary)."""
+        return head_logits(self.lm.get_output_embeddings(), hidden, out=self.scratch[0, : hidden.shape[0]])
 
     def _advance(self, logits: torch.Tensor) -> list[Item]:
         done, keep, parents, tokens = [], [], [], []

@@ -12,6 +12,8 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from prefix_tuning.core.lm_head import head_logits
+
 IGNORE_INDEX = -100
 REDUCTIONS = ("sequence_sum", "token_mean")
 
@@ -45,7 +47,7 @@ def shifted_label_loss(lm, hidden: torch.Tensor, labels: torch.Tensor, reduction
     targets = labels[:, 1:]
     selected = targets != IGNORE_INDEX
     rows = torch.nonzero(selected, as_tuple=True)[0]
-    logits = lm.get_output_embeddings()(hidden[:, :-1][selected])
+    logits = head_logits(lm.get_output_embeddings(), hidden[:, :-1][selected])
     return target_loss(logits, targets[selected], rows, labels.shape[0], reduction)
 
 
