@@ -6,7 +6,7 @@ import torch
 
 from prefix_tuning import methods
 from prefix_tuning.core.causal import prefix_cache, prefixed_inputs
-from prefix_tuning.core.packing import NAME, attention_implementation, pack
+from prefix_tuning.core.packing import NAME, attention_implementation, pack, packed_attention
 from prefix_tuning.lm.loading import load_base_model
 from prefix_tuning.tasks.encoding import encode_pair
 from prefix_tuning.tasks.records import Pair
@@ -64,3 +64,13 @@ def test_packed_loss_and_gradients_equal_the_padded_batch(method, reduction, nam
     torch.testing.assert_close(losses[1].loss, losses[0].loss, atol=1e-5, rtol=1e-5)
     for packed, padded in zip(grads[1], grads[0]):
         torch.testing.assert_close(packed, padded, atol=1e-5, rtol=1e-4)
+
+
+def test_packed_attention_refuses_segments_that_do_not_tile_the_sequence():
+    module = torch.nn.Module()
+    query, key = torch.randn(1, 2, 5, 4), torch.randn(1, 2, 7, 4)  # prefix of 2, 5 tokens
+    out, _ = packed_attention(module, query, key, key, None, packed_segments=((0, 3), (3, 2)))
+    assert out.shape == (1, 5, 2, 4)
+    for segments in (((0, 3),), ((3, 2), (0, 3)), ((0, 2), (3, 2))):
+        with pytest.raises(ValueError, match="tile the sequence in order"):
+            packed_attention(module, query, key, key, None, packed_segments=segments)
