@@ -14,7 +14,9 @@ from torch import nn
 HEAD_CHUNK = 2048  # vocabulary rows per matmul: 4.7 MB of a 576-wide float32 weight
 
 
-def _blocked_logits(hidden: torch.Tensor, weight: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+def _blocked_logits(hidden: torch.Tensor, weight: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    if out is None:
+        out = hidden.new_empty(hidden.shape[0], weight.shape[0])
     for start in range(0, weight.shape[0], HEAD_CHUNK):
         torch.mm(hidden, weight[start : start + HEAD_CHUNK].t(), out=out[:, start : start + HEAD_CHUNK])
     return out
@@ -24,7 +26,7 @@ class _FrozenHeadLogits(torch.autograd.Function):
     @staticmethod
     def forward(ctx, hidden, weight):
         ctx.save_for_backward(weight)
-        return _blocked_logits(hidden, weight, hidden.new_empty(hidden.shape[0], weight.shape[0]))
+        return _blocked_logits(hidden, weight)
 
     @staticmethod
     def backward(ctx, grad):
@@ -51,4 +53,4 @@ def head_logits(head: nn.Module, hidden: torch.Tensor, out: torch.Tensor | None 
         if out is not None:
             raise ValueError("head_logits: `out` is for inference only (autograd needs its own logits)")
         return _FrozenHeadLogits.apply(hidden, weight)
-    return _blocked_logits(hidden, weight, hidden.new_empty(hidden.shape[0], weight.shape[0]) if out is None else out)
+    return _blocked_logits(hidden, weight, out)
