@@ -40,17 +40,45 @@ def load_run_config(run_dir: Path) -> DictConfig:
     return OmegaConf.load(path)
 
 
+# Settings that change how often a run saves or logs, or how many sources decode at once (the engine's text is
+# the same at any width: tests/generation), never its numbers: a run that differs only in these is the same run.
+RESULT_NEUTRAL = (("train", "checkpoint_every"), ("train", "log_every"), ("task", "decoding", "engine_batch_size"))
+
+
+def _result_config(cfg) -> dict:
+    config = OmegaConf.to_container(cfg, resolve=True)
+    for *parents, key in RESULT_NEUTRAL:
+        node = config
+        for parent in parents:
+            node = node.get(parent) or {}
+        node.pop(key, None)
+    return config
+
+
 def finished_summary(cfg: DictConfig) -> dict | None:
-    """The summary of a run that already finished in `cfg.run_dir` with this very config; None if there is
-    none (a killed run resumes from its checkpoint). A folder holding another config is an error."""
+    """The summary of a run that already finished in `cfg.run_dir` with this very config (up to RESULT_NEUTRAL);
+    None if there is none (a killed run resumes from its checkpoint). A folder holding another config is an
+    error naming the first setting that differs."""
     run_dir = Path(cfg.run_dir)
     if not (run_dir / "config.yaml").is_file():
         return None
-    saved = OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml"), resolve=True)
-    if saved != OmegaConf.to_container(cfg, resolve=True):
-        raise UserError(f"{run_dir} holds a run with another config; remove it or sweep into another RUNS folder")
+    saved, wanted = _result_config(OmegaConf.load(run_dir / "config.yaml")), _result_config(cfg)
+    if saved != wanted:
+        raise UserError(
+            f"{run_dir} holds a run with another config ({_first_difference(saved, wanted)}); "
+            "remove it or sweep into another RUNS folder"
+        )
     summary = run_dir / "summary.json"
     return json.loads(summary.read_text()) if summary.is_file() else None
+
+
+def _first_difference(saved, wanted, path: str = "") -> str:
+    """`key: saved -> wanted` for the first differing setting, in the saved config's order."""
+    if isinstance(saved, dict) and isinstance(wanted, dict):
+        for key in [*saved, *(k for k in wanted if k not in saved)]:
+            if saved.get(key, "<unset>") != wanted.get(key, "<unset>"):
+                return _first_difference(saved.get(key, "<unset>"), wanted.get(key, "<unset>"), f"{path}{key}.")
+    return f"{path.rstrip('.')}: {saved!r} there, {wanted!r} now"
 
 
 def check_fits_context(lm, prefix_length: int, task_cfg):

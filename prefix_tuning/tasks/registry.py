@@ -97,7 +97,8 @@ def load_eval_items(task_cfg, split: str, max_items: int | None = None) -> list:
     items = module.load_eval(split, **_loader_args(task_cfg))
     if split == task_cfg.eval_split:
         items = _slice(items, task_cfg.get("eval_range"), "eval_range")
-        stride = int(task_cfg.get("eval_stride") or 1)
+        stride = task_cfg.get("eval_stride")
+        stride = 1 if stride is None else int(stride)
         if stride < 1:
             raise UserError(f"task.eval_stride must be at least 1, got {stride}")
         items = items[::stride]

@@ -32,3 +32,16 @@ def test_full_data_dev_split_and_its_range(compose_cfg):
     train, dev = registry.load_train_pairs(dart), registry.load_dev_pairs(dart)
     assert (len(train), len(dev)) == (6278, 702)
     assert not {p.source for p in train} & {p.source for p in dev}  # split at a triple-set boundary
+
+
+def test_the_cpu_profiles_test_samples_are_every_kth_item_as_its_caption_says(compose_cfg):
+    """grids.CPU_EVAL's strides: the caption promises 98 WebNLG entries (52 seen, 46 unseen) and 60 DART ones."""
+    webnlg = compose_cfg("task=webnlg", "task.eval_stride=19").task
+    every = registry.load_eval_items(compose_cfg("task=webnlg").task, "test")
+    sample = registry.load_eval_items(webnlg, "test")
+    assert sample == every[::19] and len(sample) == 98
+    assert sum(item.meta["seen"] for item in sample) == 52 and sum(not item.meta["seen"] for item in sample) == 46
+    dart = compose_cfg("task=dart_offline_dev", "task.eval_stride=85").task
+    assert len(registry.load_eval_items(dart, "test")) == 60
+    with pytest.raises(registry.UserError, match="task.eval_stride must be at least 1, got 0"):
+        registry.load_eval_items(compose_cfg("task=e2e", "task.eval_stride=0").task, "test")
