@@ -70,12 +70,18 @@ def caption(artifact: str, runs: list[FinishedRun], record: dict, sweep_dir: Pat
     }
 
 
-def table_markdown(artifact: str, ours, stored) -> tuple[list[str], list[str], list[dict]]:
-    """(markdown lines, tex lines, json cells) in the paper's layout: `ours / paper` per cell."""
+PAPER_MODELS = {"gpt2-medium", "gpt2-large", "bart-large"}
+
+
+def table_markdown(artifact: str, ours, stored, models=()) -> tuple[list[str], list[str], list[dict]]:
+    """(markdown lines, tex lines, json cells) in the paper's layout: `ours / paper` per cell. When `models` (ours)
+    are not the paper's, each table says so: our numbers sit in the rows named after the paper's models."""
     rows, groups, paper_of = TABLE_LAYOUTS[artifact]
     md, tex, cells = [], [], []
+    others = sorted(set(models) - PAPER_MODELS)
+    where = f"; ours ran on {', '.join(others)}, in the rows of the paper's model" if others else ""
     for group, title, columns in groups:
-        md += [f"**{title}** (each cell: ours / paper)", "",
+        md += [f"**{title}** (each cell: ours / paper{where})", "",
                "| row | " + " | ".join(columns) + " | n | stored % |", "|---|" + "---:|" * (len(columns) + 2)]  # fmt: skip
         tex += [f"% {title}", r"\begin{tabular}{l" + "r" * (len(columns) + 2) + "}", r"\toprule",
                 "row & " + " & ".join(columns) + r" & $n$ & stored \% \\", r"\midrule"]  # fmt: skip
@@ -124,7 +130,7 @@ def write_report(artifact: str, sweep_dir: Path, results_dir: Path) -> list[Path
     claims = CLAIMS[artifact](ours) if artifact in CLAIMS else []
     head = [f"# {artifact} ({info['profile']} profile)", "", caption_text(artifact, info), ""]
     if artifact in TABLE_LAYOUTS:
-        md, tex, cells = table_markdown(artifact, ours, stored)
+        md, tex, cells = table_markdown(artifact, ours, stored, info["models"])
     else:
         md, cells = figure_markdown(ours)
         tex = [r"% figure data: see the .json and .md"]

@@ -49,6 +49,7 @@ def test_smoke_profile_runs_every_artifact_and_writes_its_report(artifact, tmp_p
         assert (results / f"{artifact}.png").stat().st_size > 0
     else:
         assert " / " in md and (results / f"{artifact}.tex").is_file()
+        assert "(each cell: ours / paper; ours ran on tiny-" in md  # not the paper's model: said above each table
 
 
 def test_a_killed_sweep_resumes_skips_finished_runs_and_reports_the_same_numbers(tmp_path, run_module):
