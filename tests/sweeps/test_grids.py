@@ -67,7 +67,7 @@ def test_scaled_profiles_keep_every_method_and_condition(artifact):
 
 @pytest.mark.parametrize("artifact", ARTIFACTS)
 def test_every_cpu_run_checkpoints_before_it_ends(run_module, artifact):
-    """A cpu-profile run killed or paused mid-way (2 hours an artifact on 2 cores) resumes from a checkpoint
+    """A cpu-profile run killed or paused mid-way (hours an artifact on 2 cores) resumes from a checkpoint
     instead of step 0: each one saves at least once before its last step."""
     _, runs = dry_run(run_module, artifact, "cpu")
     stepped = [r for r in runs if r["max_steps"] > 0]
