@@ -2,6 +2,7 @@
 
 import pytest
 
+from prefix_tuning.errors import UserError
 from prefix_tuning.tasks import registry
 
 pytestmark = pytest.mark.needs_data
@@ -43,5 +44,5 @@ def test_the_cpu_profiles_test_samples_are_every_kth_item_as_its_caption_says(co
     assert sum(item.meta["seen"] for item in sample) == 52 and sum(not item.meta["seen"] for item in sample) == 46
     dart = compose_cfg("task=dart_offline_dev", "task.eval_stride=85").task
     assert len(registry.load_eval_items(dart, "test")) == 60
-    with pytest.raises(registry.UserError, match="task.eval_stride must be at least 1, got 0"):
+    with pytest.raises(UserError, match="task.eval_stride must be at least 1, got 0"):
         registry.load_eval_items(compose_cfg("task=e2e", "task.eval_stride=0").task, "test")
