@@ -20,6 +20,7 @@ from prefix_tuning.generation.decode import DecodeSettings, decode
 from prefix_tuning.lm.loading import context_length, load_base_model, load_tokenizer, model_identity
 from prefix_tuning.paths import code_version
 from prefix_tuning.reporting.loss_plot import plot_loss
+from prefix_tuning.sweeps.run_records import RESTORED_MARK
 from prefix_tuning.tasks import registry
 from prefix_tuning.tasks.encoding import encode_pair, encode_seq2seq_pair, prompt_ids
 from prefix_tuning.tasks.records import Pair
@@ -40,9 +41,15 @@ def load_run_config(run_dir: Path) -> DictConfig:
     return OmegaConf.load(path)
 
 
-# Settings that change how often a run saves or logs, or how many sources decode at once (the engine's text is
-# the same at any width: tests/generation), never its numbers: a run that differs only in these is the same run.
-RESULT_NEUTRAL = (("train", "checkpoint_every"), ("train", "log_every"), ("task", "decoding", "engine_batch_size"))
+# Settings that change where a run lives, how often it saves or logs, or how many sources decode at once (the
+# engine's text is the same at any width: tests/generation), never its numbers: a run that differs only in these
+# is the same run (so a run restored from its record under results/ counts as finished: sweeps/run_records.py).
+RESULT_NEUTRAL = (
+    ("run_dir",),
+    ("train", "checkpoint_every"),
+    ("train", "log_every"),
+    ("task", "decoding", "engine_batch_size"),
+)
 
 
 def _result_config(cfg) -> dict:
@@ -64,9 +71,11 @@ def finished_summary(cfg: DictConfig) -> dict | None:
         return None
     saved, wanted = _result_config(OmegaConf.load(run_dir / "config.yaml")), _result_config(cfg)
     if saved != wanted:
+        mark = run_dir / RESTORED_MARK
+        hint = f"it came from the record {mark.read_text().strip()}: delete both" if mark.is_file() else "remove it"
         raise UserError(
             f"{run_dir} holds a run with another config ({_first_difference(saved, wanted)}); "
-            "remove it or sweep into another RUNS folder"
+            f"{hint} or sweep into another RUNS folder"
         )
     summary = run_dir / "summary.json"
     return json.loads(summary.read_text()) if summary.is_file() else None

@@ -6,8 +6,10 @@
 The first line printed says which profile runs (default: paper with a CUDA GPU, else cpu) and how to
 choose another. Runs live in RUNS (default runs/reproduce/<profile>/<artifact>), one folder each; a run
 that finished is skipped and a killed one resumes from its checkpoint, so the target can be started
-again after any crash. The report goes to RESULTS (default results/<profile>). Extra overrides apply to
-every run (e.g. logger=none).
+again after any crash. The report goes to RESULTS (default results/<profile>), with a record of every
+finished run (RESULTS/runs/<artifact>: its config.yaml and summary.json); runs recorded there count as
+finished even when RUNS is new (another machine), so a table can be filled across machines and sessions.
+Extra overrides apply to every run (e.g. logger=none).
 """
 
 import argparse
@@ -20,6 +22,7 @@ from prefix_tuning.errors import UserError, exit_on_user_error
 from prefix_tuning.reporting.artifact_report import write_report
 from prefix_tuning.sweeps.grids import ARTIFACTS
 from prefix_tuning.sweeps.profiles import chosen_profile, profile_line
+from prefix_tuning.sweeps.run_records import records_dir, restore_records
 
 LAUNCHERS = {"basic": [], "joblib": ["hydra/launcher=joblib"], "slurm": ["hydra/launcher=slurm"],
              "submitit_local": ["hydra/launcher=submitit_local"]}  # fmt: skip
@@ -47,6 +50,12 @@ def main(argv=None):
         f" LAUNCHER={launcher}" if launcher != "basic" else ""
     )
     env = {**os.environ, "REPRODUCE_COMMAND": shown, "DRY_RUN": "1" if args.dry_run else ""}
+    if not args.dry_run and (restored := restore_records(records_dir(results, args.artifact), runs)):
+        print(
+            f"{len(restored)} finished runs restored from {records_dir(results, args.artifact)} (skipped below; "
+            "delete a record there to run it again)",
+            flush=True,
+        )
     sweep = subprocess.run(command, env=env)
     if args.dry_run:
         sys.exit(sweep.returncode)

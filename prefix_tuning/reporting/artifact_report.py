@@ -14,6 +14,7 @@ from prefix_tuning.reporting.claims import CLAIMS
 from prefix_tuning.reporting.figures import EXTRA_FIGURES, PANELS, plot
 from prefix_tuning.reporting.stats import Cell, digits_for
 from prefix_tuning.sweeps.grids import check_artifact, deviations, grid
+from prefix_tuning.sweeps.run_records import keep_records, records_dir
 from prefix_tuning.sweeps.sweep_runs import FinishedRun, finished_runs, sweep_record
 
 # table artifact -> (rows in the paper's order, column groups [(group, title, columns)], paper lookup)
@@ -30,20 +31,22 @@ def row_title(row) -> str:
     return " ".join(row) if isinstance(row, tuple) else str(row)
 
 
-def collect(artifact: str, runs: list[FinishedRun]):
-    """Table: {(row, group): {column: Cell}}; figure: {(task, series, x): {column: Cell}}; plus stored % per key."""
+def collect(artifact: str, runs: list[FinishedRun], base: Path | None = None):
+    """Table: {(row, group): {column: Cell}}; figure: {(task, series, x): {column: Cell}}; plus stored % per key.
+    Each value names its run folder (relative to `base` when given)."""
     place = TABLE_CELLS.get(artifact) or FIGURE_POINTS[artifact]
     ours, stored = defaultdict(dict), defaultdict(Cell)
     for run in runs:
         if not run.scores:
             continue
+        folder = str(run.folder.relative_to(base) if base else run.folder)
         key = place(run)
         if artifact in TABLE_CELLS:
             key = (key[0], key[1])
         task = key[1] if artifact in TABLE_CELLS else key[0]
         for column, value in paper_units(task, run.scores).items():
-            ours[key].setdefault(column, Cell()).add(value, str(run.folder))
-        stored[key].add(run.summary.get("stored_percent", float("nan")), str(run.folder))
+            ours[key].setdefault(column, Cell()).add(value, folder)
+        stored[key].add(run.summary.get("stored_percent", float("nan")), folder)
     return ours, stored
 
 
@@ -120,13 +123,16 @@ def figure_markdown(points) -> tuple[list[str], list[dict]]:
 
 
 def write_report(artifact: str, sweep_dir: Path, results_dir: Path) -> list[Path]:
-    """Write the artifact's report files; returns their paths."""
+    """Write the artifact's report files; returns their paths. The sweep's finished runs are first kept as
+    records under <results>/runs/<artifact>, and the report reads every record there (sweeps/run_records.py)."""
     check_artifact(artifact)
-    runs = finished_runs(sweep_dir)
+    records = records_dir(results_dir, artifact)
+    keep_records([run.folder for run in finished_runs(sweep_dir)], Path(sweep_dir), records)
+    runs = finished_runs(records) if records.is_dir() else []
     if not runs:
-        raise UserError(f"no finished runs (config.yaml + summary.json) under {sweep_dir}")
-    ours, stored = collect(artifact, runs)
-    info = caption(artifact, runs, sweep_record(sweep_dir), Path(sweep_dir))
+        raise UserError(f"no finished runs (config.yaml + summary.json) under {sweep_dir} or {records}")
+    ours, stored = collect(artifact, runs, Path(results_dir))
+    info = caption(artifact, runs, sweep_record(sweep_dir) or sweep_record(records), Path(sweep_dir))
     claims = CLAIMS[artifact](ours) if artifact in CLAIMS else []
     head = [f"# {artifact} ({info['profile']} profile)", "", caption_text(artifact, info), ""]
     if artifact in TABLE_LAYOUTS:
@@ -146,7 +152,14 @@ def write_report(artifact: str, sweep_dir: Path, results_dir: Path) -> list[Path
     for suffix, text in files.items():
         (results_dir / f"{artifact}.{suffix}").write_text(text + "\n", encoding="utf-8")
         written.append(results_dir / f"{artifact}.{suffix}")
-    record = {"artifact": artifact, "caption": info, "claims": claims, "cells": cells, "sweep_dir": str(sweep_dir)}
+    record = {
+        "artifact": artifact,
+        "caption": info,
+        "claims": claims,
+        "cells": cells,
+        "sweep_dir": str(sweep_dir),
+        "records": str(records.relative_to(results_dir)),
+    }
     (results_dir / f"{artifact}.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
     return [results_dir / f"{artifact}.json", *written]
 

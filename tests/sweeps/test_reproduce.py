@@ -80,3 +80,35 @@ def test_submitit_launcher_runs_the_grid_with_its_local_executor(tmp_path, run_m
     assert result.returncode == 0, result.stderr[-3000:]
     assert len(list((tmp_path / "runs").rglob("summary.json"))) == 3
     assert list((tmp_path / "runs").rglob(".submitit"))  # the jobs went through submitit
+
+
+def test_runs_recorded_with_the_results_survive_losing_the_run_folders(tmp_path, run_module):
+    """A new RUNS folder (another machine) with the same RESULTS trains only what has no record, and the report
+    rebuilt from the records alone has the numbers of the sweep that ran everything."""
+    first = tmp_path / "first"
+    assert reproduce("table3", first, run_module).returncode == 0
+    results, records = first / "results", first / "results" / "runs" / "table3"
+    assert len(list(records.rglob("summary.json"))) == len(grid("table3", "smoke"))
+    expected = report_numbers(results, "table3")
+    one = sorted(records.rglob("summary.json"))[0].parent
+    for file in one.iterdir():
+        file.unlink()
+    one.rmdir()  # this run has no record: it runs again
+
+    again = reproduce("table3", tmp_path / "elsewhere", run_module, RESULTS=str(results))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"2 finished runs restored from {records}" in again.stdout
+    assert again.stdout.count("skip ") == 2
+    runs = tmp_path / "elsewhere" / "runs"
+    trained = [p.parent for p in runs.rglob("summary.json") if not (p.parent / "restored_from.txt").exists()]
+    assert [p.relative_to(runs) for p in trained] == [one.relative_to(records)]
+    assert len(list(trained[0].glob("*.safetensors"))) >= 1  # it really trained: its weights are there
+    assert report_numbers(results, "table3") == expected
+
+    rebuilt = run_module("prefix_tuning.report", "table3", str(records), "--results", str(tmp_path / "rebuilt"))
+    assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
+    assert report_numbers(tmp_path / "rebuilt", "table3") == expected
+    cells = json.loads((tmp_path / "rebuilt" / "table3.json").read_text())["cells"]
+    assert {run for c in cells for run in c["ours"]["runs"]} <= {
+        str(p.parent.relative_to(results)) for p in records.rglob("summary.json")
+    }

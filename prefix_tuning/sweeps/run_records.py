@@ -1,0 +1,60 @@
+"""Finished runs kept beside the results: each run's config.yaml and summary.json copied to
+<results>/runs/<artifact>/<run>, so that an artifact's report can be rebuilt, and its sweep resumed, from the
+repository alone once the run folders are gone (another machine, a cleaned disk, a lost worktree).
+
+A report writes the records of the sweep's finished runs and then reads every record (a run finished in an
+earlier sweep counts too); `reproduce` copies the records back into an empty run folder first, so those runs
+are skipped instead of trained again. Delete a record to run it again.
+"""
+
+import shutil
+from pathlib import Path
+
+RECORD_FILES = ("config.yaml", "summary.json")
+SWEEP_FILE = "reproduce.json"  # what the sweeper wrote about the sweep (artifact, profile, command)
+RESTORED_MARK = "restored_from.txt"  # in a run folder filled from a record: where the record is
+
+
+def records_dir(results_dir: Path, artifact: str) -> Path:
+    return Path(results_dir) / "runs" / artifact
+
+
+def keep_records(run_folders: list[Path], sweep_dir: Path, records: Path) -> int:
+    """Copy each finished run's record files (and the sweep's own record) under `records`, keeping the run's
+    folder path relative to `sweep_dir`; returns how many runs were kept."""
+    sweep_dir, records = Path(sweep_dir), Path(records)
+    kept = 0
+    for folder in run_folders:
+        target = records / Path(folder).relative_to(sweep_dir)
+        if target.resolve() == Path(folder).resolve():
+            continue  # reading the records themselves
+        target.mkdir(parents=True, exist_ok=True)
+        for name in RECORD_FILES:
+            shutil.copyfile(Path(folder) / name, target / name)
+        kept += 1
+    if (sweep_dir / SWEEP_FILE).is_file() and (records / SWEEP_FILE).resolve() != (sweep_dir / SWEEP_FILE).resolve():
+        records.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(sweep_dir / SWEEP_FILE, records / SWEEP_FILE)
+    return kept
+
+
+def restore_records(records: Path, sweep_dir: Path) -> list[str]:
+    """Copy every record into its run folder under `sweep_dir` where that folder holds nothing yet (a folder
+    with a config.yaml is a run of its own: finished, or killed and resuming); returns the runs restored."""
+    records, sweep_dir = Path(records), Path(sweep_dir)
+    if not records.is_dir():
+        return []
+    restored = []
+    for summary in sorted(records.rglob("summary.json")):
+        if not (summary.parent / "config.yaml").is_file():
+            continue
+        name = summary.parent.relative_to(records)
+        target = sweep_dir / name
+        if (target / "config.yaml").exists():
+            continue
+        target.mkdir(parents=True, exist_ok=True)
+        for file in RECORD_FILES:
+            shutil.copyfile(summary.parent / file, target / file)
+        (target / RESTORED_MARK).write_text(f"{summary.parent}\n")
+        restored.append(str(name))
+    return restored
