@@ -143,12 +143,12 @@ def write_report(artifact: str, sweep_dir: Path, results_dir: Path) -> list[Path
     md += ["## Claims", ""] + [f"- {c['claim']}: **{verdict(c['holds'])}** ({c['detail']})" for c in claims] + [""]
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
-    written = []
+    written, images = [], []
     for figure in [artifact, EXTRA_FIGURES.get(artifact)] if artifact in PANELS else []:
         if figure and (png := plot(figure, ours, paper.CLAIMS.get(artifact, ""), results_dir / f"{figure}.png")):
-            md.insert(len(head), f"![{figure}]({png.name})\n")
+            images.append(f"![{figure}]({png.name})\n")  # below the caption, above the data table
             written.append(png)
-    files = {"md": "\n".join(head + md), "tex": "\n".join([f"% {caption_text(artifact, info)}"] + tex)}
+    files = {"md": "\n".join(head + images + md), "tex": "\n".join([f"% {caption_text(artifact, info)}"] + tex)}
     for suffix, text in files.items():
         (results_dir / f"{artifact}.{suffix}").write_text(text + "\n", encoding="utf-8")
         written.append(results_dir / f"{artifact}.{suffix}")

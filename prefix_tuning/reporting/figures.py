@@ -1,6 +1,7 @@
 """The paper's figures from our runs: one panel per (task, metric), ours with error bars over seeds/subsets.
 The paper prints no numbers for its figures, so its claim is written on the figure instead of its curve."""
 
+import textwrap
 from pathlib import Path
 
 # figure -> [(task, metric, x label, y label)]; Figure 7 and 8 are more metrics of the Figure 3 and 5 runs
@@ -38,7 +39,8 @@ def plot(figure: str, points: dict, claim: str, path: Path) -> Path | None:
             if figure in CATEGORICAL:
                 xs = sorted(xs, key=lambda x: (x != "random", x))
                 positions = range(len(xs))
-                ax.bar(positions, [cells[x].mean for x in xs], yerr=[cells[x].std or 0 for x in xs], capsize=3)
+                bars = ax.bar(positions, [cells[x].mean for x in xs], yerr=[cells[x].std or 0 for x in xs], capsize=3)
+                ax.bar_label(bars, fmt="%.3g", fontsize=7)  # bars start at 0: the values show small differences
                 ax.set_xticks(list(positions), xs, rotation=45, ha="right")
             else:
                 ax.errorbar(xs, [cells[x].mean for x in xs], yerr=[cells[x].std or 0 for x in xs], marker="o",
@@ -52,7 +54,8 @@ def plot(figure: str, points: dict, claim: str, path: Path) -> Path | None:
         ax.grid(alpha=0.3)
         if figure not in CATEGORICAL:
             ax.legend(fontsize=8)
-    fig.suptitle(f"{figure} (ours; the paper's claim: {claim})", fontsize=8)
+    title = textwrap.fill(f"{figure} (ours; the paper's claim: {claim})", width=60 * len(panels))
+    fig.suptitle(title, fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -47,6 +47,10 @@ def test_smoke_profile_runs_every_artifact_and_writes_its_report(artifact, tmp_p
     assert all(cell["ours"]["runs"] for cell in record["cells"] if cell["ours"]["n"])
     if artifact.startswith("fig"):
         assert (results / f"{artifact}.png").stat().st_size > 0
+        lines = md.splitlines()  # the figure sits above its data table, not inside it
+        assert lines.index(f"![{artifact}]({artifact}.png)") < lines.index(
+            "| task | series | x | metric | ours (mean ± std) | n |"
+        )
     else:
         assert " / " in md and (results / f"{artifact}.tex").is_file()
         assert "(each cell: ours / paper; ours ran on tiny-" in md  # not the paper's model: said above each table
