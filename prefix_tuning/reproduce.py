@@ -50,9 +50,10 @@ def main(argv=None):
         f" LAUNCHER={launcher}" if launcher != "basic" else ""
     )
     env = {**os.environ, "REPRODUCE_COMMAND": shown, "DRY_RUN": "1" if args.dry_run else ""}
-    if not args.dry_run and (restored := restore_records(records_dir(results, args.artifact), runs)):
+    records = records_dir(results, args.artifact)
+    if not args.dry_run and (restored := restore_records(records, runs)):
         print(
-            f"{len(restored)} finished runs restored from {records_dir(results, args.artifact)} (skipped below; "
+            f"{len(restored)} finished runs restored from {records} (skipped below; "
             "delete a record there to run it again)",
             flush=True,
         )

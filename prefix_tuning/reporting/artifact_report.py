@@ -31,15 +31,15 @@ def row_title(row) -> str:
     return " ".join(row) if isinstance(row, tuple) else str(row)
 
 
-def collect(artifact: str, runs: list[FinishedRun], base: Path | None = None):
+def collect(artifact: str, runs: list[FinishedRun], base: Path):
     """Table: {(row, group): {column: Cell}}; figure: {(task, series, x): {column: Cell}}; plus stored % per key.
-    Each value names its run folder (relative to `base` when given)."""
+    Each value names its run folder relative to `base` (the results folder)."""
     place = TABLE_CELLS.get(artifact) or FIGURE_POINTS[artifact]
     ours, stored = defaultdict(dict), defaultdict(Cell)
     for run in runs:
         if not run.scores:
             continue
-        folder = str(run.folder.relative_to(base) if base else run.folder)
+        folder = str(run.folder.relative_to(base))
         key = place(run)
         if artifact in TABLE_CELLS:
             key = (key[0], key[1])
@@ -127,12 +127,12 @@ def write_report(artifact: str, sweep_dir: Path, results_dir: Path) -> list[Path
     records under <results>/runs/<artifact>, and the report reads every record there (sweeps/run_records.py)."""
     check_artifact(artifact)
     records = records_dir(results_dir, artifact)
-    keep_records([run.folder for run in finished_runs(sweep_dir)], Path(sweep_dir), records)
+    keep_records([run.folder for run in finished_runs(sweep_dir)], Path(sweep_dir), records)  # + the sweep's record
     runs = finished_runs(records) if records.is_dir() else []
     if not runs:
         raise UserError(f"no finished runs (config.yaml + summary.json) under {sweep_dir} or {records}")
     ours, stored = collect(artifact, runs, Path(results_dir))
-    info = caption(artifact, runs, sweep_record(sweep_dir) or sweep_record(records), Path(sweep_dir))
+    info = caption(artifact, runs, sweep_record(records), Path(sweep_dir))
     claims = CLAIMS[artifact](ours) if artifact in CLAIMS else []
     head = [f"# {artifact} ({info['profile']} profile)", "", caption_text(artifact, info), ""]
     if artifact in TABLE_LAYOUTS:

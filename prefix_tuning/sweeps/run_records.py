@@ -10,6 +10,8 @@ are skipped instead of trained again. Delete a record to run it again.
 import shutil
 from pathlib import Path
 
+from prefix_tuning.sweeps.sweep_runs import finished_runs
+
 RECORD_FILES = ("config.yaml", "summary.json")
 SWEEP_FILE = "reproduce.json"  # what the sweeper wrote about the sweep (artifact, profile, command)
 RESTORED_MARK = "restored_from.txt"  # in a run folder filled from a record: where the record is
@@ -17,6 +19,12 @@ RESTORED_MARK = "restored_from.txt"  # in a run folder filled from a record: whe
 
 def records_dir(results_dir: Path, artifact: str) -> Path:
     return Path(results_dir) / "runs" / artifact
+
+
+def _copy_record(folder: Path, target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    for name in RECORD_FILES:
+        shutil.copyfile(folder / name, target / name)
 
 
 def keep_records(run_folders: list[Path], sweep_dir: Path, records: Path) -> int:
@@ -28,9 +36,7 @@ def keep_records(run_folders: list[Path], sweep_dir: Path, records: Path) -> int
         target = records / Path(folder).relative_to(sweep_dir)
         if target.resolve() == Path(folder).resolve():
             continue  # reading the records themselves
-        target.mkdir(parents=True, exist_ok=True)
-        for name in RECORD_FILES:
-            shutil.copyfile(Path(folder) / name, target / name)
+        _copy_record(Path(folder), target)
         kept += 1
     if (sweep_dir / SWEEP_FILE).is_file() and (records / SWEEP_FILE).resolve() != (sweep_dir / SWEEP_FILE).resolve():
         records.mkdir(parents=True, exist_ok=True)
@@ -45,16 +51,12 @@ def restore_records(records: Path, sweep_dir: Path) -> list[str]:
     if not records.is_dir():
         return []
     restored = []
-    for summary in sorted(records.rglob("summary.json")):
-        if not (summary.parent / "config.yaml").is_file():
-            continue
-        name = summary.parent.relative_to(records)
+    for run in finished_runs(records):
+        name = run.folder.relative_to(records)
         target = sweep_dir / name
         if (target / "config.yaml").exists():
             continue
-        target.mkdir(parents=True, exist_ok=True)
-        for file in RECORD_FILES:
-            shutil.copyfile(summary.parent / file, target / file)
-        (target / RESTORED_MARK).write_text(f"{summary.parent}\n")
+        _copy_record(run.folder, target)
+        (target / RESTORED_MARK).write_text(f"{run.folder}\n")
         restored.append(str(name))
     return restored
