@@ -24,6 +24,7 @@ from prefix_tuning.sweeps.run_records import RESTORED_MARK
 from prefix_tuning.tasks import registry
 from prefix_tuning.tasks.encoding import encode_pair, encode_seq2seq_pair, prompt_ids
 from prefix_tuning.tasks.records import Pair
+from prefix_tuning.tasks.settings import TaskSettings
 from prefix_tuning.training.run_logger import RunLogger, wandb_identity
 from prefix_tuning.training.settings import TrainSettings
 from prefix_tuning.training.trainer import make_accelerator, train_method
@@ -52,8 +53,20 @@ RESULT_NEUTRAL = (
 )
 
 
-def _result_config(cfg) -> dict:
+# Settings added after runs were recorded, each with the value that reproduces what those runs did: a saved config
+# without the setting is read with that value, so adding a setting does not orphan every finished run (a run
+# recorded before it exists is the same run as one asking for the old behaviour). Add here whatever you add to a
+# config section that recorded runs have (results/*/runs/).
+ADDED_SETTINGS: dict[tuple[str, ...], object] = {}
+
+
+def _result_config(cfg, saved: bool = False) -> dict:
     config = OmegaConf.to_container(cfg, resolve=True)
+    for *parents, key in ADDED_SETTINGS if saved else ():
+        node = config
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node.setdefault(key, ADDED_SETTINGS[(*parents, key)])
     for *parents, key in RESULT_NEUTRAL:
         node = config
         for parent in parents:
@@ -69,7 +82,7 @@ def finished_summary(cfg: DictConfig) -> dict | None:
     run_dir = Path(cfg.run_dir)
     if not (run_dir / "config.yaml").is_file():
         return None
-    saved, wanted = _result_config(OmegaConf.load(run_dir / "config.yaml")), _result_config(cfg)
+    saved, wanted = _result_config(OmegaConf.load(run_dir / "config.yaml"), saved=True), _result_config(cfg)
     if saved != wanted:
         mark = run_dir / RESTORED_MARK
         hint = f"it came from the record {mark.read_text().strip()}: delete both" if mark.is_file() else "remove it"
@@ -143,6 +156,7 @@ def train_run(cfg: DictConfig, lm=None, tokenizer=None) -> dict:
     start = time.perf_counter()
     run_dir = Path(cfg.run_dir)
     settings = TrainSettings.from_mapping(cfg.train)
+    TaskSettings.from_config(cfg.task)  # a typo in the task or its decoding fails here, not after training
     accelerator = make_accelerator(cfg.mixed_precision)
     pairs = registry.load_train_pairs(cfg.task)
     dev_pairs = registry.load_dev_pairs(cfg.task) if settings.eval_every > 0 else []
@@ -233,8 +247,9 @@ def evaluate_run(
     hypotheses = decode(model, tokenizer, sources, settings, desc=f"decode {name}", prompt=prompt)
     decode_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    protocol = cfg.task.get("protocol", "paper")
+    protocol = TaskSettings.from_config(cfg.task).protocol
     scores = registry.score(cfg.task.name, hypotheses, items, protocol, bool(cfg.eval.get("java_metrics", True)))
+    item_stats = registry.item_stats(cfg.task.name, hypotheses, items, protocol)  # the reports' bootstrap
     score_seconds = time.perf_counter() - start
     out_dir = run_dir / "eval" / name
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -242,6 +257,7 @@ def evaluate_run(
     result = {
         "split": split, "items": len(items), "use_prefix": use_prefix, "mode": mode, "few_shot": few_shot,
         "protocol": protocol, "scores": scores, "decode_seconds": decode_seconds, "score_seconds": score_seconds,
+        "item_stats": item_stats,
     }  # fmt: skip
     (out_dir / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
     result["samples"] = [(item.source, h, item.references[0]) for item, h in list(zip(items, hypotheses))[:20]]

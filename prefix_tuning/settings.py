@@ -1,7 +1,7 @@
 """Settings dataclasses from config sections: a typo or a missing key is a one-line error, never a silent default.
 Also the `pick` config resolver (per-size tables such as Table 8), registered when the package is imported."""
 
-from dataclasses import fields
+from dataclasses import MISSING, fields
 
 from omegaconf import OmegaConf
 
@@ -9,13 +9,14 @@ from prefix_tuning.errors import UserError
 
 
 def from_section(cls, values, section: str):
-    """`cls(**values)` after checking the keys are exactly the fields of `cls`."""
+    """`cls(**values)` after checking the keys are the fields of `cls` (those with a default may be left out)."""
     values = dict(values)
     names = {f.name for f in fields(cls)}
     unknown = set(values) - names
     if unknown:
         raise UserError(f"unknown {section} option(s): {', '.join(sorted(unknown))}")
-    missing = names - set(values)
+    required = {f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING}
+    missing = required - set(values)
     if missing:
         raise UserError(f"missing {section} option(s): {', '.join(sorted(missing))}")
     return cls(**values)

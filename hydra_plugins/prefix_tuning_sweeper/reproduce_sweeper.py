@@ -2,11 +2,13 @@
 
     python -m prefix_tuning.train -m hydra/sweeper=reproduce hydra.sweeper.artifact=table2 [hydra.sweeper.profile=cpu]
 
-The grid is an explicit list of runs (prefix_tuning/sweeps/grids.py), not a cartesian product: a table's
-cells differ in task, method, model and settings at once. Each run gets its own folder under
-hydra.sweep.dir, named from the overrides that tell it apart; any launcher (basic, joblib, submitit)
-runs the jobs. Command-line overrides of the sweep apply to every run. With DRY_RUN=1 it prints each
-run's resolved settings as one JSON object per line and launches nothing. A failed run does not stop
+The grid is an explicit list of runs (prefix_tuning/sweeps/grids.py, from configs/artifact and configs/profile),
+not a cartesian product: a table's cells differ in task, method, model and settings at once. Each run gets its
+own folder under hydra.sweep.dir, named from what tells it apart; any launcher (basic, joblib, submitit) runs
+the jobs. A profile that searches learning rates runs in stages: when the search runs of a group have
+finished, the runs at the chosen rate are launched in the same sweep. Command-line overrides of the sweep
+apply to every run. With DRY_RUN=1 it prints each run's resolved settings as one JSON object per line (and,
+on stderr, the cells that wait for a learning-rate choice) and launches nothing. A failed run does not stop
 the others; the sweep lists the failures at the end and exits non-zero.
 """
 
@@ -27,6 +29,8 @@ DRY_RUN_KEYS = {
     "epochs": "train.epochs", "max_steps": "train.max_steps", "batch_size": "train.batch_size",
     "prefix_length": "method.prefix_length", "init_words": "method.init_words", "train_size": "task.train_size",
     "subset_seed": "task.subset_seed", "seed": "seed", "checkpoint_every": "train.checkpoint_every",
+    "eval_every": "train.eval_every", "patience": "train.patience", "eval_sample": "task.eval_sample",
+    "select_best": "train.select_best",
 }  # fmt: skip
 
 
@@ -55,39 +59,55 @@ class ReproduceSweeper(Sweeper):
             hydra_context=hydra_context, task_function=task_function, config=config
         )
 
-    def jobs(self, arguments: list[str]) -> tuple[str, list[list[str]]]:
-        from prefix_tuning.sweeps.grids import grid
+    def jobs(self, arguments: list[str], profile: str, sweep_dir: Path):
+        """(the plan given the runs finished in the sweep folder, the job of each run to launch)."""
+        from prefix_tuning.sweeps.grids import plan
+        from prefix_tuning.sweeps.sweep_runs import finished_summaries
+
+        current = plan(self.artifact, profile, finished_summaries(sweep_dir))
+        return current, [[*run.overrides, *arguments, f"+reproduce.run='{run.name}'"] for run in current.runs]
+
+    def sweep(self, arguments: list[str]) -> Any:
         from prefix_tuning.sweeps.profiles import chosen_profile, profile_line
 
         profile, why = chosen_profile(self.requested_profile)
         if not os.environ.get("REPRODUCE_COMMAND"):  # run directly, not through `python -m prefix_tuning.reproduce`
             print(profile_line(self.artifact, profile, why), flush=True)
-        return profile, [
-            [*run.overrides, *arguments, f"+reproduce.run='{run.name}'"] for run in grid(self.artifact, profile)
-        ]
-
-    def sweep(self, arguments: list[str]) -> Any:
-        profile, jobs = self.jobs(list(arguments))
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        current, jobs = self.jobs(list(arguments), profile, sweep_dir)
         if os.environ.get("DRY_RUN", "") not in ("", "0"):
             for job in jobs:
                 cfg = self.hydra_context.config_loader.load_sweep_config(self.config, job)
                 print(json.dumps({key: OmegaConf.select(cfg, path) for key, path in DRY_RUN_KEYS.items()}), flush=True)
+            if current.waiting:
+                print(f"{len(current.waiting)} cells wait for their learning-rate choice (runs listed once the "
+                      f"search runs have finished): {', '.join(current.waiting)}", file=sys.stderr, flush=True)  # fmt: skip
             return []
-        sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         command = os.environ.get("REPRODUCE_COMMAND") or " ".join(["python -m prefix_tuning.train", *sys.argv[1:]])
-        record = {"artifact": self.artifact, "profile": profile, "command": command, "runs": [job[-1] for job in jobs]}
-        (sweep_dir / "reproduce.json").write_text(json.dumps(record, indent=2) + "\n")
-        print(f"{len(jobs)} runs in {sweep_dir}", flush=True)
-        results = self.launcher.launch(jobs, initial_job_idx=0)
-        failed = [(job, result) for job, result in zip(jobs, results) if result.status != JobStatus.COMPLETED]
+        launched, results, failed = [], [], []
+        while new := [job for job in jobs if job[-1] not in {j[-1] for j in launched}]:
+            record = {"artifact": self.artifact, "profile": profile, "command": command,
+                      "runs": [job[-1] for job in launched + new]}  # fmt: skip
+            (sweep_dir / "reproduce.json").write_text(json.dumps(record, indent=2) + "\n")
+            stage = "" if not launched else " (at the learning rates chosen on dev)"
+            print(f"{len(new)} runs in {sweep_dir}{stage}", flush=True)
+            outcome = self.launcher.launch(new, initial_job_idx=len(launched))
+            launched += new
+            results.append(outcome)
+            failed += [(job, result) for job, result in zip(new, outcome) if result.status != JobStatus.COMPLETED]
+            current, jobs = self.jobs(list(arguments), profile, sweep_dir)
+        if current.waiting and not failed:
+            print(f"{len(current.waiting)} cells still wait for a learning-rate choice (every search run of "
+                  f"their group diverged?): {', '.join(current.waiting)}", file=sys.stderr, flush=True)  # fmt: skip
         for job, result in failed:
             print(
                 f"run failed: {job[-1]}: {type(result._return_value).__name__}: {result._return_value}", file=sys.stderr
             )
         if failed:
             sys.exit(
-                f"{len(failed)} of {len(jobs)} runs failed (their folders keep their checkpoints; run the target again to resume)"
+                f"{len(failed)} of {len(launched)} runs failed (their folders keep their checkpoints; run the target again "
+                "to resume)"
             )
-        return [results]
+        return results

@@ -80,9 +80,11 @@ def length_point(run: FinishedRun) -> tuple:
 
 
 def init_point(run: FinishedRun) -> tuple:
+    """(task, "prefix", the init's label): the words, or `random L=<L>` (random init is compared at each L)."""
     words = run.get("method.init_words")
-    label = "random" if run.get("method.init") == "random" else str(words).rstrip(":")
-    return run.get("task.name"), "prefix", label
+    if run.get("method.init") == "random":
+        return run.get("task.name"), "prefix", f"random L={run.summary.get('prefix_length')}"
+    return run.get("task.name"), "prefix", str(words).rstrip(":")
 
 
 TABLE_CELLS = {"table2": table2_cell, "table3": table3_cell, "table4": table4_cell, "table5": table5_cell}

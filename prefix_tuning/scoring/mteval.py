@@ -30,9 +30,9 @@ _SPACES = re.compile(r"\s+")
 # NIST brevity penalty: a 0.5 factor when the output is 1.5 times shorter than the references.
 _NIST_BETA = -math.log(0.5) / math.log(1.5) ** 2
 # pymteval's floors that keep log-precision defined when an n-gram order has no match or no n-gram.
-_BLEU_TINY_HITS = 1e-15
-_BLEU_SMALL_COUNT = 1e-9
-_BLEU_EMPTY_LENGTH = 1e-5
+BLEU_TINY_HITS = 1e-15
+BLEU_SMALL_COUNT = 1e-9
+BLEU_EMPTY_LENGTH = 1e-5
 
 
 def tokenize(text: str) -> Tokens:
@@ -61,7 +61,7 @@ def clipped_matches(hypothesis: Tokens, references: list[Tokens], n: int) -> Cou
     return ngram_counts(hypothesis, n) & most_in_a_reference
 
 
-def _tokenized(hypotheses: list[str], references: list[list[str]]) -> list[tuple[Tokens, list[Tokens]]]:
+def tokenized(hypotheses: list[str], references: list[list[str]]) -> list[tuple[Tokens, list[Tokens]]]:
     if len(hypotheses) != len(references):
         raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} reference sets")
     if any(not refs for refs in references):
@@ -75,7 +75,7 @@ def corpus_bleu(hypotheses: list[str], references: list[list[str]], max_n: int =
     hits = [0] * max_n
     counts = [0] * max_n
     reference_length = 0
-    for hyp, refs in _tokenized(hypotheses, references):
+    for hyp, refs in tokenized(hypotheses, references):
         for n in range(1, max_n + 1):
             hits[n - 1] += sum(clipped_matches(hyp, refs, n).values())
             counts[n - 1] += len(hyp) - n + 1
@@ -83,9 +83,9 @@ def corpus_bleu(hypotheses: list[str], references: list[list[str]], max_n: int =
     hypothesis_length = counts[0]
     brevity = 1.0
     if hypothesis_length <= reference_length:
-        brevity = math.exp(1.0 - reference_length / (hypothesis_length or _BLEU_EMPTY_LENGTH))
+        brevity = math.exp(1.0 - reference_length / (hypothesis_length or BLEU_EMPTY_LENGTH))
     log_precision = sum(
-        math.log(max(hit, _BLEU_TINY_HITS) / max(count, _BLEU_SMALL_COUNT)) for hit, count in zip(hits, counts)
+        math.log(max(hit, BLEU_TINY_HITS) / max(count, BLEU_SMALL_COUNT)) for hit, count in zip(hits, counts)
     )
     return brevity * math.exp(log_precision / max_n)
 
@@ -105,7 +105,7 @@ def corpus_nist(hypotheses: list[str], references: list[list[str]], max_n: int =
     matches = Counter()  # clipped matches over the corpus, keyed by n-gram
     counts = [0] * max_n
     average_reference_length = 0.0
-    for hyp, refs in _tokenized(hypotheses, references):
+    for hyp, refs in tokenized(hypotheses, references):
         for n in range(1, max_n + 1):
             matches.update(clipped_matches(hyp, refs, n))
             counts[n - 1] += len(hyp) - n + 1

@@ -46,6 +46,11 @@ def as_streams(references: Sequence[Sequence[str]], count: int) -> list[list[str
     return [[refs[k] if k < len(refs) else "" for refs in references] for k in range(count)]
 
 
+def multi_bleu_metric() -> BLEU:
+    """sacrebleu's BLEU set up as multi-bleu.perl: no tokenization, no smoothing."""
+    return BLEU(tokenize="none", smooth_method="none", force=True)
+
+
 def multi_bleu(hypotheses: Sequence[str], reference_streams: Sequence[Sequence[str]], lowercase: bool = False) -> float:
     """BLEU on multi-bleu.perl's 0-100 scale (unrounded; the script prints it with 2 decimals).
 
@@ -56,7 +61,7 @@ def multi_bleu(hypotheses: Sequence[str], reference_streams: Sequence[Sequence[s
             raise ValueError(f"a reference stream has {len(stream)} lines for {len(hypotheses)} hypotheses")
     if not hypotheses:
         return 0.0
-    bleu = BLEU(tokenize="none", smooth_method="none", force=True)
+    bleu = multi_bleu_metric()
     hyps = [perl_words(h, lowercase) for h in hypotheses]
     refs = [[perl_words(r, lowercase) for r in stream] for stream in reference_streams]
     return float(bleu.corpus_score(hyps, refs).score)

@@ -16,14 +16,24 @@ ROUGE_TYPES = {"ROUGE-1": "rouge1", "ROUGE-2": "rouge2", "ROUGE-L": "rougeL"}
 BOOTSTRAP_SEED = 0
 
 
-def rouge_f1(hypotheses: Sequence[str], references: Sequence[str]) -> dict[str, float]:
-    """Corpus ROUGE-1/2/L F1 x 100 (bootstrap mid over per-pair scores), one reference per hypothesis."""
+def _pair_scores(hypotheses: Sequence[str], references: Sequence[str]) -> list[dict]:
     if len(hypotheses) != len(references):
         raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} references")
     scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES.values()), use_stemmer=True)
+    return [scorer.score(reference, hypothesis) for hypothesis, reference in zip(hypotheses, references)]
+
+
+def item_f1(hypotheses: Sequence[str], references: Sequence[str]) -> dict[str, list[float]]:
+    """ROUGE-1/2/L F1 x 100 of each hypothesis against its reference."""
+    pairs = _pair_scores(hypotheses, references)
+    return {name: [100 * scores[key].fmeasure for scores in pairs] for name, key in ROUGE_TYPES.items()}
+
+
+def rouge_f1(hypotheses: Sequence[str], references: Sequence[str]) -> dict[str, float]:
+    """Corpus ROUGE-1/2/L F1 x 100 (bootstrap mid over per-pair scores), one reference per hypothesis."""
     aggregator = scoring.BootstrapAggregator()
-    for hypothesis, reference in zip(hypotheses, references):
-        aggregator.add_scores(scorer.score(reference, hypothesis))
+    for scores in _pair_scores(hypotheses, references):
+        aggregator.add_scores(scores)
     saved_state = np.random.get_state()
     np.random.seed(BOOTSTRAP_SEED)
     try:

@@ -46,3 +46,11 @@ def sweep_record(sweep_dir: Path) -> dict:
     """What the reproduction sweeper wrote about the sweep (artifact, profile, command), if anything."""
     path = Path(sweep_dir) / "reproduce.json"
     return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def finished_summaries(sweep_dir: Path) -> dict[str, dict]:
+    """The summary of every finished run under `sweep_dir` by its name (its folder relative to the sweep)."""
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        return {}
+    return {str(run.folder.relative_to(sweep_dir)): run.summary for run in finished_runs(sweep_dir)}

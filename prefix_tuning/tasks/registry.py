@@ -4,9 +4,11 @@ A task config (configs/task/*.yaml) names the loader's splits and may add:
   loader_args: {...}          keyword arguments for the loader (WebNLG categories, XSUM extrapolation split)
   train_range / eval_range:   [start, end) slices of the split (offline smoke runs on tiny data)
   eval_stride:                every k-th evaluation item (a sample spread over the split)
+  eval_sample, eval_sample_seed: a random sample of N evaluation items drawn with a seed (the same items for
+                              every run with the same seed), kept in split order
   train_size, subset_seed:    a low-data random subset of the training pairs (paper section 6.2)
   dev_split, dev_range, dev_size: the pairs whose loss selects the checkpoint kept (train.eval_every);
-                              dev_range slices the split, dev_size caps them
+                              dev_range slices the split, dev_size draws that many at random (seed 0)
   dev_fraction, dev_pool:     low-data: a dev set of dev_fraction x train_size pairs drawn with the subset
                               (appendix A.2: 30%), from the training pool (disjoint from the subset) or the dev split
 """
@@ -14,14 +16,17 @@ A task config (configs/task/*.yaml) names the loader's splits and may add:
 import functools
 import json
 import random
+from dataclasses import replace
 
 from omegaconf import OmegaConf
 
 from prefix_tuning.errors import UserError
 from prefix_tuning.tasks import dart, e2e, webnlg, xsum
 
+DEV_SAMPLE_SEED = 0  # task.dev_size draws its dev pairs with this seed (the same pairs for every run)
+
 # Each task package exposes load_pairs(split, **loader_args), load_eval(split, **loader_args),
-# score_items(hypotheses, items) and score_file(hyps_path, refs_paths, split).
+# score_items(hypotheses, items), item_stats(hypotheses, items, protocol) and score_file(hyps_path, refs_paths, split).
 TASKS = {"e2e": e2e, "webnlg": webnlg, "dart": dart, "xsum": xsum}
 
 
@@ -87,14 +92,21 @@ def load_dev_pairs(task_cfg) -> list:
         return subsample(pairs, size, int(task_cfg.get("subset_seed", 0)))[0]
     pairs = _slice(pairs, task_cfg.get("dev_range"), "dev_range")
     cap = task_cfg.get("dev_size")
-    return pairs[: int(cap)] if cap else pairs
+    if not cap or int(cap) >= len(pairs):
+        return pairs
+    return [pairs[i] for i in sorted(random.Random(DEV_SAMPLE_SEED).sample(range(len(pairs)), int(cap)))]
 
 
 def load_eval_items(task_cfg, split: str, max_items: int | None = None) -> list:
-    """Evaluation items of a split: the eval split's `eval_range` slice, every `eval_stride`-th item (a sample
-    spread over a split ordered by category, such as WebNLG's), then the first `max_items`."""
+    """Evaluation items of a split, each with its position in the split (`meta["index"]`, which pairs the
+    items of two runs): the eval split's `eval_range` slice, every `eval_stride`-th item (a sample spread over
+    a split ordered by category, such as WebNLG's), a seeded random sample of `eval_sample` items (in split
+    order), then the first `max_items` (quick looks only: a split's first items are not a sample)."""
     module = task_module(task_cfg.name)
-    items = module.load_eval(split, **_loader_args(task_cfg))
+    items = [
+        replace(item, meta={**item.meta, "index": k})
+        for k, item in enumerate(module.load_eval(split, **_loader_args(task_cfg)))
+    ]
     if split == task_cfg.eval_split:
         items = _slice(items, task_cfg.get("eval_range"), "eval_range")
         stride = task_cfg.get("eval_stride")
@@ -102,6 +114,10 @@ def load_eval_items(task_cfg, split: str, max_items: int | None = None) -> list:
         if stride < 1:
             raise UserError(f"task.eval_stride must be at least 1, got {stride}")
         items = items[::stride]
+        sample = task_cfg.get("eval_sample")
+        if sample and int(sample) < len(items):
+            chosen = random.Random(int(task_cfg.get("eval_sample_seed", 0))).sample(range(len(items)), int(sample))
+            items = [items[k] for k in sorted(chosen)]
     return items[:max_items] if max_items else items
 
 
@@ -109,6 +125,11 @@ def score(task: str, hypotheses: list[str], items, protocol: str, java: bool = T
     """Score outputs against the references carried by the evaluation items (`tasks/protocols.py`);
     `java=False` leaves out the metrics a Java program computes (METEOR; E2E's ROUGE-L and CIDEr too)."""
     return task_module(task).score_items(hypotheses, items, protocol, java)
+
+
+def item_stats(task: str, hypotheses: list[str], items, protocol: str) -> dict:
+    """Per-item statistics of the task's claim metrics, for the reports' bootstrap (scoring/item_stats.py)."""
+    return task_module(task).item_stats(hypotheses, items, protocol)
 
 
 def subsample(pairs: list, size: int, seed: int, dev_size: int = 0) -> tuple[list, list]:

@@ -1,4 +1,5 @@
-"""Padded batches and length-grouped batch order: on a random batch ~26% of the compute is padding."""
+"""Padded batches and the batch order: random (the original code's sampler) or length-grouped (on a random
+batch ~26% of the compute is padding; packing removes it, grouping also evens the rows' lengths)."""
 
 import random
 
@@ -43,3 +44,21 @@ def length_grouped_batches(
         batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
     rng.shuffle(batches)
     return batches
+
+
+def random_batches(count: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+    """Batches of a fresh random permutation each epoch, as a random sampler draws them (the original code's
+    Trainer); a pure function of (seed, epoch), so a resumed run sees exactly the same batches."""
+    order = list(range(count))
+    random.Random(seed * 100_003 + epoch).shuffle(order)
+    return [order[i : i + batch_size] for i in range(0, count, batch_size)]
+
+
+BATCH_ORDERS = ("length_grouped", "random")
+
+
+def ordered_batches(order: str, lengths: list[int], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+    """One epoch's batches of example indices in the chosen order (`train.batch_order`)."""
+    if order == "random":
+        return random_batches(len(lengths), batch_size, seed, epoch)
+    return length_grouped_batches(lengths, batch_size, seed, epoch)

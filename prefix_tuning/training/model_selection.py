@@ -1,9 +1,10 @@
 """Model selection as the paper: the validation-set loss, evaluated every `eval_every` steps, picks the
 checkpoint kept (paper 5.3 "models picked on the validation set"; original code: low-data runs evaluate
-every 50 steps and keep the best eval loss).
+every 50 steps and keep the best eval loss); and early stopping on a dev-loss plateau (`DevCurve`).
 
 The best weights live in `run_dir/best/trainable.safetensors` (swapped in atomically), and the best loss
-and step travel in the training checkpoint, so a resumed run keeps choosing exactly as an uninterrupted one.
+and step, like the dev curve, travel in the training checkpoint, so a resumed run keeps choosing and
+stopping exactly as an uninterrupted one.
 """
 
 import math
@@ -63,3 +64,40 @@ class BestCheckpoint:
         if self.step is not None:
             device = next(trainable.parameters()).device
             load_model(trainable, str(self.folder / "trainable.safetensors"), device=str(device))
+
+
+class DevCurve:
+    """The dev losses seen so far and whether they have reached a plateau.
+
+    A plateau: `patience` evaluations in a row without an improvement, an improvement being a loss below
+    (1 - `min_improvement`) x the loss of the last improvement. `patience` 0 never stops a run early; its
+    curve still says whether the last evaluation improved (`converged`).
+    """
+
+    def __init__(self, patience: int, min_improvement: float, state: dict | None = None):
+        self.patience, self.min_improvement = patience, min_improvement
+        state = state or {}
+        self.points: list[list[float]] = [list(p) for p in state.get("dev_curve", [])]
+        self.reference = state.get("plateau_reference", math.inf)
+        self.since_improvement = state.get("evals_since_improvement", 0)
+
+    def state(self) -> dict:
+        return {"dev_curve": self.points, "plateau_reference": self.reference,
+                "evals_since_improvement": self.since_improvement}  # fmt: skip
+
+    def add(self, step: int, loss: float) -> None:
+        self.points.append([step, loss])
+        if loss < self.reference * (1 - self.min_improvement):
+            self.reference, self.since_improvement = loss, 0
+        else:
+            self.since_improvement += 1
+
+    @property
+    def stop(self) -> bool:
+        """Early stopping: the plateau has lasted `patience` evaluations (never with patience 0)."""
+        return self.patience > 0 and self.since_improvement >= self.patience
+
+    @property
+    def converged(self) -> bool:
+        """The run had stopped improving on dev: a plateau of `patience` evaluations (at least one)."""
+        return bool(self.points) and self.since_improvement >= max(self.patience, 1)

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from prefix_tuning.errors import UserError
 from prefix_tuning.settings import from_section
+from prefix_tuning.training.batching import BATCH_ORDERS
 from prefix_tuning.training.label_loss import REDUCTIONS
 
 
@@ -24,6 +25,9 @@ class TrainSettings:
     eval_every: int  # dev loss every N steps and at the end (0: never)
     eval_batch_size: int
     select_best: bool  # keep the weights of the lowest dev loss (paper: models picked on the validation set)
+    patience: int  # stop after this many dev evaluations without improvement (0: never; train to max_steps)
+    min_improvement: float  # relative dev-loss drop that counts as an improvement for `patience`
+    batch_order: str  # length_grouped (fast) | random (the original code's random sampler)
     seed: int
 
     def __post_init__(self):
@@ -36,6 +40,15 @@ class TrainSettings:
             raise UserError(f"train.lr must be positive, got {self.lr}")
         if self.max_steps <= 0 and self.epochs <= 0:
             raise UserError("set train.epochs or train.max_steps to a positive number")
+        if self.patience < 0 or not 0 <= self.min_improvement < 1:
+            raise UserError(
+                f"train.patience must be >= 0 and train.min_improvement in [0, 1), got {self.patience}, "
+                f"{self.min_improvement}"
+            )
+        if self.patience > 0 and self.eval_every <= 0:
+            raise UserError("train.patience needs train.eval_every > 0 (the dev loss decides when to stop)")
+        if self.batch_order not in BATCH_ORDERS:
+            raise UserError(f"unknown train.batch_order {self.batch_order!r}; choose one of {', '.join(BATCH_ORDERS)}")
         if self.select_best and self.eval_every <= 0:
             raise UserError("train.select_best needs train.eval_every > 0 (the dev loss picks the weights kept)")
 

@@ -17,9 +17,9 @@ from transformers import get_linear_schedule_with_warmup
 
 from prefix_tuning.core.packing import pack
 from prefix_tuning.errors import UserError
-from prefix_tuning.training.batching import collate_training, length_grouped_batches
+from prefix_tuning.training.batching import collate_training, ordered_batches
 from prefix_tuning.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
-from prefix_tuning.training.model_selection import BestCheckpoint, dev_loss
+from prefix_tuning.training.model_selection import BestCheckpoint, DevCurve, dev_loss
 from prefix_tuning.training.run_logger import RunLogger
 from prefix_tuning.training.settings import TrainSettings
 
@@ -38,6 +38,13 @@ def make_accelerator(mixed_precision: str = "auto") -> Accelerator:
 def packing_start(model) -> int | None:
     """Where real tokens' positions start in a packed batch (the prefix length), or None if the model takes padded batches."""
     return model.added_positions() if getattr(model, "packing_ready", False) else None
+
+
+def _dev_summary(curve: DevCurve) -> dict:
+    """The dev-loss curve of a run, its lowest point and whether it had reached a plateau."""
+    best_step, best_loss = min(curve.points, key=lambda point: point[1], default=(None, math.nan))
+    return {"best_step": best_step, "best_dev_loss": best_loss, "dev_curve": curve.points,
+            "converged": curve.converged, "stopped_early": curve.stop}  # fmt: skip
 
 
 def on_step_end(step: int, loss: float):
@@ -69,7 +76,9 @@ def train_method(
     def batches_of(epoch: int) -> list[list[int]]:
         # Batches smaller than the process count are dropped: every process needs at least one row.
         return [
-            b for b in length_grouped_batches(lengths, settings.batch_size, settings.seed, epoch) if len(b) >= world
+            b
+            for b in ordered_batches(settings.batch_order, lengths, settings.batch_size, settings.seed, epoch)
+            if len(b) >= world
         ]
 
     epoch_batches = {0: batches_of(0)}
@@ -85,6 +94,7 @@ def train_method(
         step, extra = load_checkpoint(run_dir, model.trainable, optimizer, scheduler)
         accelerator.print(f"resumed from {run_dir / 'checkpoint'} at step {step}/{total_steps}")
     best = BestCheckpoint(run_dir, extra)
+    curve = DevCurve(settings.patience, settings.min_improvement, extra)
     validate = settings.eval_every > 0
     if validate and not dev_examples:
         raise UserError("train.eval_every > 0 needs dev examples (task.dev_split or a low-data dev_fraction)")
@@ -108,7 +118,7 @@ def train_method(
 
     start, real_tokens, last_loss, token_loss = time.perf_counter(), 0, math.nan, math.nan
     bar = tqdm(total=total_steps, initial=step, desc="train", unit="step", disable=not accelerator.is_main_process)
-    while step < total_steps:
+    while step < total_steps and not curve.stop:
         step_loss, nll_sum, target_tokens = 0.0, 0.0, 0
         for micro in range(settings.grad_accum):
             chosen = [examples[i] for i in micro_batch(step * settings.grad_accum + micro)]
@@ -146,14 +156,17 @@ def train_method(
         if validate and (step % settings.eval_every == 0 or step == total_steps):
             loss = dev_loss(wrapped, dev_examples, pad_id, settings.eval_batch_size, accelerator)
             kept = settings.select_best and best.offer(loss, step, model.trainable, accelerator.is_main_process)
+            curve.add(step, loss)
             if logger is not None:
                 logger.log({"dev/loss_per_token": loss, "dev/best": float(kept)}, step)
-        if step % settings.checkpoint_every == 0 or step == total_steps:
+        if step % settings.checkpoint_every == 0 or step == total_steps or curve.stop:
             if accelerator.is_main_process:
-                save_checkpoint(run_dir, model.trainable, optimizer, scheduler, step, best.state())
+                save_checkpoint(run_dir, model.trainable, optimizer, scheduler, step, {**best.state(), **curve.state()})
             accelerator.wait_for_everyone()
         on_step_end(step, last_loss)
     bar.close()
+    if curve.stop:
+        accelerator.print(f"stopped early at step {step}: no dev improvement in {settings.patience} evaluations")
     model.eval()
     elapsed = time.perf_counter() - start
     if settings.select_best and best.step is not None:
@@ -161,8 +174,9 @@ def train_method(
         best.restore(model.trainable)
         accelerator.print(f"kept the step-{best.step} weights (dev loss {best.loss:.4f} per token)")
     return {
-        **({"best_step": best.step, "best_dev_loss": best.loss} if validate else {}),
-        "steps": total_steps,
+        **(_dev_summary(curve) if validate else {}),
+        "steps": step,
+        "max_steps": total_steps,
         "processes": world,
         "final_loss": last_loss,
         "final_loss_per_token": token_loss,

@@ -1,6 +1,6 @@
 """The dart task: `data.py` reads the release, `scoring.py` scores outputs as the official tools do."""
 
 from prefix_tuning.tasks.dart.data import load_eval, load_pairs
-from prefix_tuning.tasks.dart.scoring import score_file, score_items
+from prefix_tuning.tasks.dart.scoring import item_stats, score_file, score_items
 
-__all__ = ["load_eval", "load_pairs", "score_file", "score_items"]
+__all__ = ["load_eval", "load_pairs", "item_stats", "score_file", "score_items"]

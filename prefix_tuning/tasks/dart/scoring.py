@@ -18,6 +18,7 @@ from pathlib import Path
 
 from prefix_tuning.errors import UserError
 from prefix_tuning.paths import data_file
+from prefix_tuning.scoring.item_stats import column, item_ids, multi_bleu_rows
 from prefix_tuning.scoring.meteor import MeteorRun
 from prefix_tuning.scoring.model_based import Scores, add_model_based_scores, check_metric_names
 from prefix_tuning.scoring.multi_bleu import as_streams, multi_bleu, read_reference_streams
@@ -68,13 +69,25 @@ def score_dart(
     return add_model_based_scores(scores, extra_metrics, hypotheses, every_reference)
 
 
+def _in_protocol_form(hypotheses: Sequence[str], items, protocol: str) -> tuple[list[str], list[list[str]]]:
+    """Outputs and the three reference streams as a protocol scores them ("paper": both tokenized)."""
+    form = dart_tokenize if check_protocol(protocol) == "paper" else (lambda text: text)
+    references = [[form(ref) for ref in item.references] for item in items]
+    return [form(h) for h in hypotheses], as_streams(references, REFERENCE_FILES)
+
+
 def score_items(hypotheses: Sequence[str], items, protocol: str = "paper", java: bool = True) -> Scores:
     """Scores of in-memory outputs against each `EvalItem`'s own references, the first three as in the
     three official files; under "paper" both sides in the official references' form (for the test
     items this is the official files exactly)."""
-    form = dart_tokenize if check_protocol(protocol) == "paper" else (lambda text: text)
-    references = [[form(ref) for ref in item.references] for item in items]
-    return score_dart([form(h) for h in hypotheses], as_streams(references, REFERENCE_FILES), java=java)
+    outputs, streams = _in_protocol_form(hypotheses, items, protocol)
+    return score_dart(outputs, streams, java=java)
+
+
+def item_stats(hypotheses: Sequence[str], items, protocol: str = "paper") -> dict:
+    """BLEU's per-item statistics (scoring/item_stats.py), as `score_items` scores them."""
+    outputs, streams = _in_protocol_form(hypotheses, items, protocol)
+    return {"ids": item_ids(items), "columns": {"BLEU": column("multi_bleu", multi_bleu_rows(outputs, streams, False))}}
 
 
 def score_file(

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from prefix_tuning.errors import UserError
 from prefix_tuning.scoring.coco_caption import coco_scores
+from prefix_tuning.scoring.item_stats import column, item_ids, mteval_bleu_rows
 from prefix_tuning.scoring.mteval import corpus_bleu, corpus_nist
 from prefix_tuning.scoring.text_files import read_hypotheses
 from prefix_tuning.tasks.e2e.data import group_references, load_eval, read_rows
@@ -60,3 +61,9 @@ def score_file(
 def score_items(hypotheses: list[str], items, protocol: str = "paper", java: bool = True) -> dict[str, float]:
     """Scores of in-memory outputs against the references carried by `EvalItem`s (evaluation pipeline)."""
     return score_e2e(hypotheses, item_references(items, protocol), java)
+
+
+def item_stats(hypotheses: list[str], items, protocol: str = "paper") -> dict:
+    """BLEU's per-item statistics (scoring/item_stats.py) against the same references as `score_items`."""
+    rows = mteval_bleu_rows([hyp.strip() for hyp in hypotheses], item_references(items, protocol))
+    return {"ids": item_ids(items), "columns": {"BLEU": column("mteval_bleu", rows)}}

@@ -1,6 +1,6 @@
 """The webnlg task: `data.py` reads the release, `scoring.py` scores outputs as the official tools do."""
 
 from prefix_tuning.tasks.webnlg.data import load_eval, load_pairs
-from prefix_tuning.tasks.webnlg.scoring import score_file, score_items
+from prefix_tuning.tasks.webnlg.scoring import item_stats, score_file, score_items
 
-__all__ = ["load_eval", "load_pairs", "score_file", "score_items"]
+__all__ = ["load_eval", "load_pairs", "item_stats", "score_file", "score_items"]

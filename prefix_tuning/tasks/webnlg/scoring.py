@@ -22,6 +22,7 @@ from unidecode import unidecode
 
 from prefix_tuning.errors import UserError
 from prefix_tuning.paths import data_file
+from prefix_tuning.scoring.item_stats import column, item_ids, multi_bleu_rows
 from prefix_tuning.scoring.meteor import MeteorRun
 from prefix_tuning.scoring.model_based import Scores
 from prefix_tuning.scoring.multi_bleu import as_streams, multi_bleu, read_reference_streams
@@ -121,15 +122,31 @@ def score_streams(
     return scores
 
 
+def _seen_subsets(items) -> dict[str, list[int]] | None:
+    """The positions of the seen and of the unseen items, when both occur (the paper's S / U columns)."""
+    seen = [k for k, item in enumerate(items) if item.meta.get("seen", True)]
+    unseen = [k for k, item in enumerate(items) if not item.meta.get("seen", True)]
+    return {"seen": seen, "unseen": unseen} if seen and unseen else None
+
+
 def score_items(hypotheses: Sequence[str], items, protocol: str = "paper", java: bool = True) -> Scores:
     """Scores of in-memory outputs against `EvalItem`s' references (challenge preprocessing, first
     three references); items of both seen and unseen categories also get the _seen and _unseen
     scores (the paper's S / U / A columns)."""
     check_protocol(protocol)  # both protocols score alike here (tasks/protocols.py)
-    seen = [k for k, item in enumerate(items) if item.meta.get("seen", True)]
-    unseen = [k for k, item in enumerate(items) if not item.meta.get("seen", True)]
-    subsets = {"seen": seen, "unseen": unseen} if seen and unseen else None
-    return score_streams(hypotheses, reference_streams([item.references for item in items]), subsets, java)
+    streams = reference_streams([item.references for item in items])
+    return score_streams(hypotheses, streams, _seen_subsets(items), java)
+
+
+def item_stats(hypotheses: Sequence[str], items, protocol: str = "paper") -> dict:
+    """BLEU's per-item statistics (scoring/item_stats.py) for the A, S and U columns, as `score_items`."""
+    check_protocol(protocol)
+    streams = reference_streams([item.references for item in items])
+    rows = multi_bleu_rows([challenge_hypothesis(h) for h in hypotheses], streams, lowercase=True)
+    columns = {"BLEU A": column("multi_bleu", rows)}
+    for name, positions in (_seen_subsets(items) or {}).items():
+        columns[f"BLEU {name[0].upper()}"] = column("multi_bleu", [rows[k] for k in positions], positions)
+    return {"ids": item_ids(items), "columns": columns}
 
 
 def score_file(

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from prefix_tuning.errors import UserError
 from prefix_tuning.paths import data_file
-from prefix_tuning.scoring.rouge import rouge_f1
+from prefix_tuning.scoring.item_stats import column, item_ids
+from prefix_tuning.scoring.rouge import item_f1, rouge_f1
 from prefix_tuning.scoring.text_files import read_hypotheses, read_lines
 from prefix_tuning.tasks.protocols import check_protocol
 from prefix_tuning.tasks.xsum.data import HUMAN_EVAL_SPLIT, load_eval
@@ -56,3 +57,13 @@ def score_items(hypotheses: Sequence[str], items, protocol: str = "paper", java:
     """ROUGE of in-memory outputs against each `EvalItem`'s (single) reference."""
     check_protocol(protocol)  # both protocols score alike here (tasks/protocols.py)
     return score_xsum(hypotheses, [item.references[0] for item in items])
+
+
+def item_stats(hypotheses: Sequence[str], items, protocol: str = "paper") -> dict:
+    """ROUGE-1/2/L F1 x 100 per item (their mean: scoring/item_stats.py), against each item's reference."""
+    check_protocol(protocol)
+    per_item = item_f1(hypotheses, [item.references[0] for item in items])
+    return {
+        "ids": item_ids(items),
+        "columns": {name: column("mean", [[v] for v in values]) for name, values in per_item.items()},
+    }
