@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from prefix_tuning.errors import UserError, exit_on_user_error
+from prefix_tuning.report import print_claims
 from prefix_tuning.reporting.artifact_report import write_report
 from prefix_tuning.sweeps.grids import ARTIFACTS
 from prefix_tuning.sweeps.profiles import chosen_profile, profile_line
@@ -63,6 +64,7 @@ def main(argv=None):
     if (runs / "reproduce.json").is_file():
         for path in write_report(args.artifact, runs, results):
             print(f"wrote {path}")
+        print_claims(results / f"{args.artifact}.json")
     sys.exit(sweep.returncode)
 
 

@@ -4,11 +4,13 @@ name their command, and only the marked block of the README changes."""
 import json
 
 REPORT = {
-    "caption": {"wall_hours": 1.25, "pending": ["experiment=table5/e2e_infix_20"]},
+    "caption": {"wall_hours": 1.25, "pending": ["e2e_infix_20,lr=0.00032,seed=103"]},
     "claims": [
-        {"claim": "embedding-only < infix < prefix (Table 5)", "holds": False, "detail": "EMB 41.0 < INFIX 39.0"}
+        {"claim": "infix beats embedding-only (Table 5)", "verdict": "contradicted", "difference_of": "best INFIX - best EMB",
+         "difference": -2.0, "ci": [-3.5, -0.6], "n_runs": 3, "n_items": 200, "detail": "..."},
+        {"claim": "prefix beats infix (Table 5)", "verdict": "not tested", "detail": "runs missing: INFIX-20"},
     ],
-}
+}  # fmt: skip
 
 
 def test_status_rows_come_from_the_reports_and_pending_artifacts_name_their_command(tmp_path, run_module):
@@ -23,9 +25,10 @@ def test_status_rows_come_from_the_reports_and_pending_artifacts_name_their_comm
     assert text.startswith("# title\nbefore\n<!-- status:begin -->\n") and text.endswith("<!-- status:end -->\nafter\n")
     assert "old table" not in text
     rows = [line for line in text.splitlines() if line.startswith("| table") or line.startswith("| fig")]
-    (table5,) = [row for row in rows if row.startswith("| table5 ")]
-    assert "does not hold" in table5 and "EMB 41.0 < INFIX 39.0; 1 runs pending" in table5 and "| 1.25 |" in table5
-    assert "70.3" in table5  # the paper's PREFIX BLEU beside ours
+    contradicted, untested = [row for row in rows if row.startswith("| table5 ")]
+    assert "| best INFIX - best EMB: -2.00 [-3.50, -0.60]; 1 runs pending | contradicted | 3 | 1.25 |" in contradicted
+    assert "70.3" in contradicted  # the paper's PREFIX BLEU beside ours
+    assert "| runs missing: INFIX-20; 1 runs pending | not tested |" in untested
     table2 = [row for row in rows if row.startswith("| table2 ")]
     assert table2 and all("pending" in row and "`make reproduce-table2 PROFILE=cpu`" in row for row in table2)
     assert {row.split(" | ")[0][2:] for row in rows} == {"table2", "table3", "table4", "table5", "fig3", "fig4", "fig5"}

@@ -1,7 +1,9 @@
 """The report of one paper artifact from a sweep folder: the paper's layout with the paper's number beside
-ours in every cell (mean ± std over seeds and subsets, with n), the stored parameter %, a caption (profile,
-models, data sizes, protocol, deviations, wall time, command), the claims checked, and for figures a
-.png. Writes <results>/<artifact>.{md,tex,json}; reading finished runs only, it touches no model."""
+ours in every cell (mean ± std over seeds and subsets, with n; a cell whose runs hit their step cap still
+improving on dev is marked †), the stored parameter %, a caption (profile, models, data sizes, protocol,
+deviations, wall time, command), the learning rates chosen on dev, the claims with their difference, 95%
+interval and verdict, and for figures a .png. Writes <results>/<artifact>.{md,tex,json}; reading finished
+runs only, it touches no model."""
 
 import json
 from collections import defaultdict
@@ -9,11 +11,12 @@ from pathlib import Path
 
 from prefix_tuning.errors import UserError
 from prefix_tuning.reporting import paper_numbers as paper
+from prefix_tuning.reporting.bootstrap import DRAWS
 from prefix_tuning.reporting.cells import FIGURE_POINTS, TABLE_CELLS, paper_units
-from prefix_tuning.reporting.claims import CLAIMS
+from prefix_tuning.reporting.claims import check_claims
 from prefix_tuning.reporting.figures import EXTRA_FIGURES, PANELS, plot
 from prefix_tuning.reporting.stats import Cell, digits_for
-from prefix_tuning.sweeps.grids import check_artifact, deviations, grid
+from prefix_tuning.sweeps.grids import Plan, check_artifact, deviations, plan
 from prefix_tuning.sweeps.run_records import keep_records, records_dir
 from prefix_tuning.sweeps.sweep_runs import FinishedRun, finished_runs, sweep_record
 
@@ -32,10 +35,10 @@ def row_title(row) -> str:
 
 
 def collect(artifact: str, runs: list[FinishedRun], base: Path):
-    """Table: {(row, group): {column: Cell}}; figure: {(task, series, x): {column: Cell}}; plus stored % per key.
-    Each value names its run folder relative to `base` (the results folder)."""
+    """Table: {(row, group): {column: Cell}}; figure: {(task, series, x): {column: Cell}}; plus stored % per key
+    and the keys with a run that had not converged. Each value names its run folder relative to `base`."""
     place = TABLE_CELLS.get(artifact) or FIGURE_POINTS[artifact]
-    ours, stored = defaultdict(dict), defaultdict(Cell)
+    ours, stored, unconverged = defaultdict(dict), defaultdict(Cell), set()
     for run in runs:
         if not run.scores:
             continue
@@ -44,18 +47,32 @@ def collect(artifact: str, runs: list[FinishedRun], base: Path):
         if artifact in TABLE_CELLS:
             key = (key[0], key[1])
         task = key[1] if artifact in TABLE_CELLS else key[0]
+        item_stats, length = run.summary["eval"].get("item_stats"), run.summary.get("prefix_length")
         for column, value in paper_units(task, run.scores).items():
-            ours[key].setdefault(column, Cell()).add(value, folder)
+            ours[key].setdefault(column, Cell()).add(value, folder, item_stats, length)
         stored[key].add(run.summary.get("stored_percent", float("nan")), folder)
-    return ours, stored
+        if run.summary.get("converged") is False:
+            unconverged.add(key)
+    return ours, stored, unconverged
 
 
-def caption(artifact: str, runs: list[FinishedRun], record: dict, sweep_dir: Path) -> dict:
+def reproduction_plan(runs: list[FinishedRun], records: Path, profile: str, artifact: str) -> Plan | None:
+    """The reproduction's plan given its recorded runs (None for a user sweep)."""
+    if profile not in ("paper", "cpu", "smoke"):
+        return None
+    return plan(artifact, profile, {str(run.folder.relative_to(records)): run.summary for run in runs})
+
+
+def profile_of(runs: list[FinishedRun], record: dict) -> str:
     profiles = sorted({str(run.get("reproduce.profile", "")) for run in runs} - {""}) or [
         record.get("profile", "user sweep")
     ]
-    profile = profiles[0] if len(profiles) == 1 else "+".join(profiles)
-    expected = {run.name for run in grid(artifact, profile)} if profile in ("paper", "cpu", "smoke") else set()
+    return profiles[0] if len(profiles) == 1 else "+".join(profiles)
+
+
+def caption(artifact: str, runs: list[FinishedRun], record: dict, sweep_dir: Path, current: Plan | None) -> dict:
+    profile = profile_of(runs, record)
+    expected = {run.name for run in current.runs} if current else set()
     done = {str(run.get("reproduce.run")) for run in runs}
     seconds = sum(sum(run.summary.get("timings", {}).values()) for run in runs)
     return {
@@ -66,7 +83,8 @@ def caption(artifact: str, runs: list[FinishedRun], record: dict, sweep_dir: Pat
         "protocol": sorted({run.summary.get("eval", {}).get("protocol", "?") for run in runs}),
         "deviations": deviations(artifact, profile) if profile in ("paper", "cpu", "smoke") else ["a user sweep"],
         "runs": len(runs),
-        "pending": sorted(expected - done),
+        "pending": sorted(expected - done)
+        + [f"{cell} (waits for its learning-rate choice)" for cell in (current.waiting if current else [])],
         "wall_hours": seconds / 3600,
         "code": sorted({str(run.summary.get("code", "unknown")) for run in runs}),
         "command": record.get("command", f"python -m prefix_tuning.report {artifact} {sweep_dir}"),
@@ -76,7 +94,7 @@ def caption(artifact: str, runs: list[FinishedRun], record: dict, sweep_dir: Pat
 PAPER_MODELS = {"gpt2-medium", "gpt2-large", "bart-large"}
 
 
-def table_markdown(artifact: str, ours, stored, models=()) -> tuple[list[str], list[str], list[dict]]:
+def table_markdown(artifact: str, ours, stored, models=(), unconverged=()) -> tuple[list[str], list[str], list[dict]]:
     """(markdown lines, tex lines, json cells) in the paper's layout: `ours / paper` per cell. When `models` (ours)
     are not the paper's, each table says so: our numbers sit in the rows named after the paper's models."""
     rows, groups, paper_of = TABLE_LAYOUTS[artifact]
@@ -101,7 +119,8 @@ def table_markdown(artifact: str, ours, stored, models=()) -> tuple[list[str], l
                     {"row": row_title(row), "group": group, "column": column, "paper": theirs, "ours": cell.to_json()}
                 )
             percent = stored.get((row, group), Cell())
-            md.append(f"| {row_title(row)} | " + " | ".join(texts) + f" | {n} | {percent.text(3)} |")
+            mark = " †" if (row, group) in unconverged else ""
+            md.append(f"| {row_title(row)}{mark} | " + " | ".join(texts) + f" | {n} | {percent.text(3)} |")
             tex.append(f"{row_title(row)} & " + " & ".join(t.replace('±', r'$\pm$') for t in texts)
                        + f" & {n} & {percent.text(3)} " + r"\\")  # fmt: skip
         md.append("")
@@ -109,7 +128,7 @@ def table_markdown(artifact: str, ours, stored, models=()) -> tuple[list[str], l
     return md, tex, cells
 
 
-def figure_markdown(points) -> tuple[list[str], list[dict]]:
+def figure_markdown(points, unconverged=()) -> tuple[list[str], list[dict]]:
     md = [
         "| task | series | x | " + " | ".join(["metric", "ours (mean ± std)", "n"]) + " |",
         "|---|---|---|---|---:|---:|",
@@ -117,7 +136,8 @@ def figure_markdown(points) -> tuple[list[str], list[dict]]:
     cells = []
     for (task, series, x), metrics in sorted(points.items(), key=lambda item: tuple(str(k) for k in item[0])):
         for column, cell in metrics.items():
-            md.append(f"| {task} | {series} | {x} | {column} | {cell.text(digits_for(cell.mean))} | {cell.n} |")
+            mark = " †" if (task, series, x) in unconverged else ""
+            md.append(f"| {task} | {series} | {x}{mark} | {column} | {cell.text(digits_for(cell.mean))} | {cell.n} |")
             cells.append({"task": task, "series": series, "x": x, "column": column, "ours": cell.to_json()})
     return md + [""], cells
 
@@ -131,16 +151,25 @@ def write_report(artifact: str, sweep_dir: Path, results_dir: Path) -> list[Path
     runs = finished_runs(records) if records.is_dir() else []
     if not runs:
         raise UserError(f"no finished runs (config.yaml + summary.json) under {sweep_dir} or {records}")
-    ours, stored = collect(artifact, runs, Path(results_dir))
-    info = caption(artifact, runs, sweep_record(records), Path(sweep_dir))
-    claims = CLAIMS[artifact](ours) if artifact in CLAIMS else []
+    current = reproduction_plan(runs, records, profile_of(runs, sweep_record(records)), artifact)
+    info = caption(artifact, runs, sweep_record(records), Path(sweep_dir), current)
+    if current is not None:  # the cells read the runs at the learning rates chosen on dev only
+        counted = {run.name for run in current.counted}
+        runs = [run for run in runs if str(run.folder.relative_to(records)) in counted]
+    ours, stored, unconverged = collect(artifact, runs, Path(results_dir))
+    claims = check_claims(artifact, ours)
     head = [f"# {artifact} ({info['profile']} profile)", "", caption_text(artifact, info), ""]
     if artifact in TABLE_LAYOUTS:
-        md, tex, cells = table_markdown(artifact, ours, stored, info["models"])
+        md, tex, cells = table_markdown(artifact, ours, stored, info["models"], unconverged)
     else:
-        md, cells = figure_markdown(ours)
+        md, cells = figure_markdown(ours, unconverged)
         tex = [r"% figure data: see the .json and .md"]
-    md += ["## Claims", ""] + [f"- {c['claim']}: **{verdict(c['holds'])}** ({c['detail']})" for c in claims] + [""]
+    if unconverged:
+        md += [
+            "† a run of this cell reached its step cap while its dev loss was still improving (`converged: false`).",
+            "",
+        ]
+    md += lr_markdown(current) + claims_markdown(claims)
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
     written, images = [], []
@@ -156,6 +185,7 @@ def write_report(artifact: str, sweep_dir: Path, results_dir: Path) -> list[Path
         "artifact": artifact,
         "caption": info,
         "claims": claims,
+        "learning_rates": [group.to_json() for group in current.groups] if current else [],
         "cells": cells,
         "sweep_dir": str(sweep_dir),
         "records": str(records.relative_to(results_dir)),
@@ -164,8 +194,49 @@ def write_report(artifact: str, sweep_dir: Path, results_dir: Path) -> list[Path
     return [results_dir / f"{artifact}.json", *written]
 
 
-def verdict(holds) -> str:
-    return {True: "holds", False: "does not hold", None: "not tested (runs missing)"}[holds]
+def lr_markdown(current: Plan | None) -> list[str]:
+    """The learning rates chosen on dev: each search's anchor cell, every rate's best dev loss, the choice."""
+    if not current or not current.groups:
+        return []
+    lines = ["## Learning rates chosen on dev", "",
+             "Each group's rate is the one whose run of the anchor cell (first replicate) reached the lowest dev loss "
+             "(per target token); every cell of the group then runs at it. Test scores play no part.", "",
+             "| anchor cell | cells | lr: best dev loss | chosen |", "|---|---|---|---|"]  # fmt: skip
+    for group in current.groups:
+        losses = ", ".join(f"{lr:g}: {group.dev_losses[lr]:.4f}" if lr in group.dev_losses else f"{lr:g}: pending"
+                           for lr in group.lrs)  # fmt: skip
+        chosen = f"{group.chosen:g}" if group.chosen is not None else "pending"
+        lines.append(f"| {group.anchor} | {', '.join(group.cells)} | {losses} | {chosen} |")
+    return lines + [""]
+
+
+def claim_line(claim: dict) -> str:
+    """`claim: **verdict**: difference +1.2 [95% CI -0.4, +2.9] ...` (or why it was not tested)."""
+    if claim["verdict"] == "not tested":
+        return f"- {claim['claim']}: **not tested** ({claim['detail']})"
+    low, high = claim["ci"]
+    margin = f"; margin {claim['margin']:g}" if "margin" in claim else ""
+    return (
+        f"- {claim['claim']}: **{claim['verdict']}**: {claim['difference_of']} = {claim['difference']:+.2f} "
+        f"[95% CI {low:+.2f}, {high:+.2f}] (the paper's side: {claim['expects']}{margin}; smallest difference this "
+        f"design detects: ±{claim['half_width']:.2f}; {claim['n_items']} test items, n_runs {claim['n_runs']}). "
+        f"Cells: {claim['detail']}."
+    )
+
+
+def claims_markdown(claims: list[dict]) -> list[str]:
+    if not claims:
+        return []
+    return [
+        "## Claims",
+        "",
+        "Each claim is a difference of cells with its 95% interval from a paired bootstrap over the test items "
+        f"(and over the runs of a cell with several), {DRAWS} draws: **holds** when the whole interval lies on the "
+        "paper's side of the threshold, **contradicted** when it lies on the other side, **inconclusive** otherwise.",
+        "",
+        *(claim_line(claim) for claim in claims),
+        "",
+    ]
 
 
 def caption_text(artifact: str, info: dict) -> str:

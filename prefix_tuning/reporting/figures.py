@@ -37,7 +37,7 @@ def plot(figure: str, points: dict, claim: str, path: Path) -> Path | None:
             cells = {x: m[metric] for (t, s, x), m in points.items() if t == task and s == name and metric in m}
             xs = list(cells) if figure in CATEGORICAL else sorted(cells)
             if figure in CATEGORICAL:
-                xs = sorted(xs, key=lambda x: (x != "random", x))
+                xs = sorted(xs, key=lambda x: (not str(x).startswith("random"), x))
                 positions = range(len(xs))
                 bars = ax.bar(positions, [cells[x].mean for x in xs], yerr=[cells[x].std or 0 for x in xs], capsize=3)
                 ax.bar_label(bars, fmt="%.3g", fontsize=7)  # bars start at 0: the values show small differences

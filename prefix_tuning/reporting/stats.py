@@ -1,4 +1,5 @@
-"""Aggregating runs: mean ± sample standard deviation over seeds and subsets, with n and the run folders."""
+"""Aggregating runs: mean ± sample standard deviation over seeds and subsets, with n and the run folders, and
+each run's per-item statistics for the claims' bootstrap."""
 
 import statistics
 from dataclasses import dataclass, field
@@ -8,10 +9,15 @@ from dataclasses import dataclass, field
 class Cell:
     values: list[float] = field(default_factory=list)
     runs: list[str] = field(default_factory=list)
+    item_stats: list[dict | None] = field(default_factory=list)  # each run's eval.item_stats (scoring/item_stats.py)
+    lengths: set = field(default_factory=set)  # the prefix lengths of its runs
 
-    def add(self, value: float, run: str):
+    def add(self, value: float, run: str, item_stats: dict | None = None, length: int | None = None):
         self.values.append(float(value))
         self.runs.append(run)
+        self.item_stats.append(item_stats)
+        if length is not None:
+            self.lengths.add(length)
 
     @property
     def n(self) -> int:

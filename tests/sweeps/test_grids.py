@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from prefix_tuning.sweeps.grids import ARTIFACTS, grid
+from prefix_tuning.sweeps.grids import ARTIFACTS, artifact_config, deviations, plan
 
 pytestmark = pytest.mark.needs_data
 
@@ -50,27 +50,72 @@ def test_dry_run_of_fig3_lists_the_low_data_grid_with_table8_steps(run_module):
 @pytest.mark.parametrize("artifact", ARTIFACTS)
 def test_scaled_profiles_keep_every_method_and_condition(artifact):
     """cpu and smoke drop seeds, subsets and the large-model rows (and, offline, the XSUM low-data panels),
-    never a method or condition of the paper's grid."""
-
-    def condition(run) -> tuple:
-        keys = {"fig3": ("experiment=", "lowdata=", "task.train_size="), "fig4": ("experiment=", "method.prefix_length="),
-                "fig5": ("experiment=", "init=", "task.train_size=")}.get(artifact, ("experiment=",))  # fmt: skip
-        return tuple(sorted(o for o in run.overrides if o.startswith(keys)))
-
-    paper = {
-        condition(run) for run in grid(artifact, "paper")
-        if "model=gpt2-large" not in run.overrides and "experiment=lowdata_xsum" not in run.overrides
-    }  # fmt: skip
+    never a cell of the paper's grid: every cell runs, or waits for its learning-rate choice."""
+    paper = {run.cell for run in plan(artifact, "paper").counted}
+    offline = paper - set(artifact_config(artifact).get("paper_only", {}))
     for profile in ("cpu", "smoke"):
-        assert {condition(run) for run in grid(artifact, profile)} == paper, profile
+        current = plan(artifact, profile)
+        assert {run.cell for run in current.counted} | set(current.waiting) == offline, profile
 
 
 @pytest.mark.parametrize("artifact", ARTIFACTS)
 def test_every_cpu_run_checkpoints_before_it_ends(run_module, artifact):
     """A cpu-profile run killed or paused mid-way (hours an artifact on 2 cores) resumes from a checkpoint
-    instead of step 0: each one saves at least once before its last step."""
+    instead of step 0: it saves at least as often as it evaluates, and before a step cap."""
     _, runs = dry_run(run_module, artifact, "cpu")
-    stepped = [r for r in runs if r["max_steps"] > 0]
-    assert stepped and all(r["checkpoint_every"] < r["max_steps"] for r in stepped), [
-        (r["method"], r["max_steps"], r["checkpoint_every"]) for r in stepped
-    ]
+    assert runs and all(r["checkpoint_every"] <= r["eval_every"] for r in runs)
+    assert all(r["checkpoint_every"] < r["max_steps"] for r in runs if r["max_steps"] > 0)
+
+
+@pytest.mark.parametrize("artifact", ARTIFACTS)
+def test_cpu_runs_train_to_a_plateau_on_a_random_test_sample(run_module, artifact):
+    _, runs = dry_run(run_module, artifact, "cpu")
+    assert all(r["patience"] > 0 and r["select_best"] and r["eval_every"] > 0 for r in runs)
+    assert all(r["eval_sample"] for r in runs if r["task"] != "xsum")  # a seeded sample, never the first N
+
+
+def finished(runs, losses: dict) -> dict:
+    """Summaries of the runs named in `losses` (run name suffix -> best dev loss)."""
+    return {run.name: {"best_dev_loss": losses[run.name]} for run in runs if run.name in losses}
+
+
+def test_learning_rates_are_chosen_on_dev_loss_then_every_cell_of_the_group_runs_at_the_choice():
+    first = plan("table5", "cpu")
+    assert len(first.runs) == 9 and not first.counted  # 3 anchors x 3 rates, the rest waits
+    assert set(first.waiting) == set(artifact_config("table5")["cells"])
+    losses = {"e2e_prefix,lr=8e-05,seed=101": 1.30, "e2e_prefix,lr=0.00032,seed=101": 1.21,
+              "e2e_prefix,lr=0.00128,seed=101": 1.25,
+              "e2e_emb_10,lr=8e-05,seed=101": 1.9, "e2e_emb_10,lr=0.00032,seed=101": float("nan"),
+              "e2e_emb_10,lr=0.00128,seed=101": 1.9}  # fmt: skip
+    second = plan("table5", "cpu", finished(first.runs, losses))
+    chosen = {group.anchor: group.chosen for group in second.groups}
+    assert chosen == {"e2e_prefix": pytest.approx(3.2e-4), "e2e_emb_10": pytest.approx(8e-5), "e2e_infix_10": None}
+    counted = {run.name for run in second.counted}  # NaN (diverged) never wins; a tie goes to the smaller rate
+    assert "e2e_prefix,lr=0.00032,seed=101" in counted and "e2e_prefix,lr=8e-05,seed=101" not in counted
+    assert {f"e2e_emb_{n},lr=8e-05,seed={s}" for n in (1, 10, 20) for s in (101, 102, 103)} <= counted
+    assert set(second.waiting) == {"e2e_infix_1", "e2e_infix_10", "e2e_infix_20"}
+    assert all(f"train.lr={run.lr:g}" in run.overrides for run in second.runs)
+
+
+def test_only_cells_a_claim_reads_get_every_replicate():
+    losses = {run.name: 1.0 for run in plan("table2", "cpu").runs}
+    counted = plan("table2", "cpu", finished(plan("table2", "cpu").runs, losses)).counted
+    per_cell = {cell: sum(run.cell == cell for run in counted) for cell in artifact_config("table2")["cells"]}
+    claimed = set(artifact_config("table2")["claims"])
+    assert all(n == (3 if cell in claimed else 1) for cell, n in per_cell.items()), per_cell
+
+
+@pytest.mark.parametrize("artifact", ARTIFACTS)
+def test_each_learning_rate_search_tries_the_papers_value_and_four_and_sixteen_times_it(artifact, compose_cfg):
+    for anchor, spec in artifact_config(artifact)["lr_search"].items():
+        overrides = [o for o in plan(artifact, "paper").runs if o.cell == anchor][0].overrides
+        paper_lr = compose_cfg(*[o for o in overrides if not o.startswith("+")]).train.lr
+        assert [float(lr) for lr in spec["lrs"]] == pytest.approx([paper_lr, 4 * paper_lr, 16 * paper_lr]), anchor
+
+
+def test_cpu_deviations_name_the_scaling_of_each_kind_of_cell():
+    table2 = deviations("table2", "cpu")
+    assert any(text.startswith("DART: its train split is not available offline") for text in table2)
+    assert any("a random 200 of the 630 test MRs" in text for text in table2)
+    assert not any(text.startswith("XSUM") for text in table2)
+    assert any("learning rates chosen on dev loss" in text for text in deviations("fig5", "cpu"))

@@ -35,14 +35,47 @@ def test_full_data_dev_split_and_its_range(compose_cfg):
     assert not {p.source for p in train} & {p.source for p in dev}  # split at a triple-set boundary
 
 
-def test_the_cpu_profiles_test_samples_are_every_kth_item_as_its_caption_says(compose_cfg):
-    """grids.CPU_EVAL's strides: the caption promises 98 WebNLG entries (52 seen, 46 unseen) and 60 DART ones."""
+def test_eval_stride_takes_every_kth_item(compose_cfg):
     webnlg = compose_cfg("task=webnlg", "task.eval_stride=19").task
     every = registry.load_eval_items(compose_cfg("task=webnlg").task, "test")
     sample = registry.load_eval_items(webnlg, "test")
     assert sample == every[::19] and len(sample) == 98
-    assert sum(item.meta["seen"] for item in sample) == 52 and sum(not item.meta["seen"] for item in sample) == 46
-    dart = compose_cfg("task=dart_offline_dev", "task.eval_stride=85").task
-    assert len(registry.load_eval_items(dart, "test")) == 60
+    assert [item.meta["index"] for item in sample] == list(range(0, 1862, 19))
     with pytest.raises(UserError, match="task.eval_stride must be at least 1, got 0"):
         registry.load_eval_items(compose_cfg("task=e2e", "task.eval_stride=0").task, "test")
+
+
+def test_the_cpu_profiles_test_samples_are_random_seeded_and_the_same_for_every_run(compose_cfg):
+    """configs/profile/cpu.yaml: a random 200 of the 630 E2E test MRs (seed 0), in split order, each item knowing
+    its position; the E2E test file is grouped by restaurant, so the first 200 would be a few restaurants."""
+    task = compose_cfg("task=e2e", "task.eval_sample=200").task
+    every = registry.load_eval_items(compose_cfg("task=e2e").task, "test")
+    sample = registry.load_eval_items(task, "test")
+    ids = [item.meta["index"] for item in sample]
+    assert len(sample) == 200 and ids == sorted(ids) and ids != list(range(200)) and max(ids) > 600
+    assert [item.source for item in sample] == [every[k].source for k in ids]
+    assert registry.load_eval_items(task, "test") == sample  # the same items for every method and seed
+    other = compose_cfg("task=e2e", "task.eval_sample=200", "task.eval_sample_seed=1").task
+    assert registry.load_eval_items(other, "test") != sample
+    webnlg = registry.load_eval_items(compose_cfg("task=webnlg", "task.eval_sample=300").task, "test")
+    assert 100 < sum(not item.meta["seen"] for item in webnlg) < 200  # both S and U columns get items
+
+
+def test_dev_size_draws_random_dev_pairs(compose_cfg):
+    pairs = registry.load_dev_pairs(compose_cfg("task=e2e").task)
+    sample = registry.load_dev_pairs(compose_cfg("task=e2e", "task.dev_size=100").task)
+    assert len(sample) == 100 and set(sample) <= set(pairs) and sample != pairs[:100]
+
+
+@pytest.mark.parametrize(
+    ("override", "words"),
+    [("task.protocol=papr", "unknown scoring protocol 'papr'; choose one of paper, challenge"),
+     ("+task.eval_smaple=200", "unknown task option(s): eval_smaple"),
+     ("task.dev_pool=test", "unknown task.dev_pool 'test'"),
+     ("task.decoding.num_beams=0", "num_beams"),
+     ("task.eval_sample=0", "task.eval_sample must be a positive count")],
+)  # fmt: skip
+def test_a_bad_task_config_fails_at_start_before_any_model_loads(override, words, run_module, assert_user_error):
+    """The task schema (tasks/settings.py) is checked first: a typo fails in seconds, not after training."""
+    result = run_module("prefix_tuning.train", "debug=tiny", "run_dir=/nonexistent/run", override, timeout=120)
+    assert_user_error(result, words)

@@ -135,6 +135,56 @@ def test_dev_loss_picks_the_weights_kept_and_a_resumed_run_picks_the_same(tmp_pa
 
 
 @pytest.mark.needs_data
+def test_early_stopping_ends_a_run_on_a_dev_plateau_and_a_resumed_run_ends_the_same(tmp_path, train_cfg, monkeypatch):
+    """lr 1.0 overshoots: the dev loss stops improving, and after `patience` evaluations without a 1% drop the
+    run stops, long before its cap; its summary keeps the dev curve and says it converged. Killed on the
+    plateau and resumed, it stops at the same step with the same curve and the same prefix."""
+    extra = ("train.eval_every=2", "train.select_best=true", "train.lr=1.0", "train.max_steps=40",
+             "task.dev_size=8", "train.patience=2", "train.min_improvement=0.01", "train.checkpoint_every=2")  # fmt: skip
+    straight = run_training(train_cfg(tmp_path / "straight", *extra))
+    curve = straight["dev_curve"]
+    assert straight["stopped_early"] and straight["converged"] and straight["steps"] < 40 == straight["max_steps"]
+    assert [step for step, _ in curve] == list(range(2, straight["steps"] + 1, 2))
+    best = min(range(len(curve)), key=lambda k: curve[k][1])
+    assert straight["best_step"] == curve[best][0] and straight["best_dev_loss"] == curve[best][1]
+    reference = curve[0][1]  # the plateau: `patience` evaluations in a row none of which beat the last improvement
+    for step, loss in curve[1:-2]:
+        reference = min(reference, loss) if loss < reference * 0.99 else reference
+    assert all(loss >= reference * 0.99 for _, loss in curve[-2:])
+
+    def crash(step, loss):
+        if step == straight["steps"] - 1:
+            raise KeyboardInterrupt("simulated crash")
+
+    monkeypatch.setattr(trainer, "on_step_end", crash)
+    with pytest.raises(KeyboardInterrupt):
+        run_training(train_cfg(tmp_path / "resumed", *extra))
+    monkeypatch.setattr(trainer, "on_step_end", lambda step, loss: None)
+    resumed = run_training(train_cfg(tmp_path / "resumed", *extra))
+    assert (resumed["steps"], resumed["dev_curve"]) == (straight["steps"], curve)
+    torch.testing.assert_close(load_file(str(tmp_path / "resumed" / "prefix.safetensors")),
+                               load_file(str(tmp_path / "straight" / "prefix.safetensors")), atol=0, rtol=0)  # fmt: skip
+
+
+def test_patience_needs_dev_evaluations_and_unknown_batch_orders_are_refused(tmp_path, train_cfg):
+    from prefix_tuning.errors import UserError
+    from prefix_tuning.training.settings import TrainSettings
+
+    with pytest.raises(UserError, match="train.patience needs train.eval_every > 0"):
+        TrainSettings.from_mapping(train_cfg(tmp_path, "train.patience=2").train)
+    with pytest.raises(UserError, match="unknown train.batch_order 'sorted'; choose one of length_grouped, random"):
+        TrainSettings.from_mapping(train_cfg(tmp_path, "train.batch_order=sorted").train)
+
+
+def test_random_batch_order_is_a_fresh_permutation_each_epoch_and_repeatable():
+    from prefix_tuning.training.batching import random_batches
+
+    a = random_batches(23, 5, seed=1, epoch=0)
+    assert a == random_batches(23, 5, seed=1, epoch=0) and a != random_batches(23, 5, seed=1, epoch=1)
+    assert sorted(i for b in a for i in b) == list(range(23)) and [len(b) for b in a] == [5, 5, 5, 5, 3]
+
+
+@pytest.mark.needs_data
 def test_resume_after_a_crash_gives_the_same_prefix(tmp_path, monkeypatch, train_cfg):
     run_training(train_cfg(tmp_path / "straight"))
 

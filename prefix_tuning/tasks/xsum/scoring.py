@@ -63,7 +63,5 @@ def item_stats(hypotheses: Sequence[str], items, protocol: str = "paper") -> dic
     """ROUGE-1/2/L F1 x 100 per item (their mean: scoring/item_stats.py), against each item's reference."""
     check_protocol(protocol)
     per_item = item_f1(hypotheses, [item.references[0] for item in items])
-    return {
-        "ids": item_ids(items),
-        "columns": {name: column("mean", [[v] for v in values]) for name, values in per_item.items()},
-    }
+    columns = {name.replace("ROUGE-", "R-"): column("mean", [[v] for v in values]) for name, values in per_item.items()}
+    return {"ids": item_ids(items), "columns": columns}  # named as the report's columns (R-1, R-2, R-L)
