@@ -148,7 +148,7 @@ def test_early_stopping_ends_a_run_on_a_dev_plateau_and_a_resumed_run_ends_the_s
     best = min(range(len(curve)), key=lambda k: curve[k][1])
     assert straight["best_step"] == curve[best][0] and straight["best_dev_loss"] == curve[best][1]
     reference = curve[0][1]  # the plateau: `patience` evaluations in a row none of which beat the last improvement
-    for step, loss in curve[1:-2]:
+    for _, loss in curve[1:-2]:
         reference = min(reference, loss) if loss < reference * 0.99 else reference
     assert all(loss >= reference * 0.99 for _, loss in curve[-2:])
 
