@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml scripts/setup_env.sh | sha1sum | cut -c1-10)
 
-.PHONY: setup demo test test-fast lint format data bench-train bench-score clean-cache reproduce-all
+.PHONY: setup demo test test-fast lint format data bench-train bench-score clean-cache reproduce-all check-paper-profile
 ARTIFACTS := table2 table3 table4 table5 fig3 fig4 fig5
 
 setup: $(STAMP)
@@ -52,3 +52,8 @@ reproduce-%: setup
 	@PROFILE=$(PROFILE) DRY_RUN=$(DRY_RUN) RUNS=$(RUNS) RESULTS=$(RESULTS) LAUNCHER=$(LAUNCHER) $(PY) -m prefix_tuning.reproduce $*
 
 reproduce-all: $(addprefix reproduce-,$(ARTIFACTS))
+
+## The paper profile's shapes without its downloads: gpt2-medium / bart-large architectures with random weights, the
+## paper cells' batches, lengths and decoding, a few steps; writes results/paper_shape_check.{md,json} (~10 min on 2 cores).
+check-paper-profile: setup
+	$(PY) scripts/check_paper_profile.py

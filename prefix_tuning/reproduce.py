@@ -22,6 +22,7 @@ from prefix_tuning.errors import UserError, exit_on_user_error
 from prefix_tuning.report import print_claims
 from prefix_tuning.reporting.artifact_report import write_report
 from prefix_tuning.sweeps.grids import ARTIFACTS
+from prefix_tuning.sweeps.preflight import check_inputs
 from prefix_tuning.sweeps.profiles import chosen_profile, profile_line
 from prefix_tuning.sweeps.run_records import records_dir, restore_records
 
@@ -50,6 +51,8 @@ def main(argv=None):
     shown = f"make reproduce-{args.artifact} PROFILE={profile}" + (
         f" LAUNCHER={launcher}" if launcher != "basic" else ""
     )
+    if profile == "paper" and not args.dry_run:
+        check_inputs(args.artifact, profile)  # offline: one line in seconds, not hub retries in every run
     env = {**os.environ, "REPRODUCE_COMMAND": shown, "DRY_RUN": "1" if args.dry_run else ""}
     records = records_dir(results, args.artifact)
     if not args.dry_run and (restored := restore_records(records, runs)):

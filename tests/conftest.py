@@ -27,8 +27,14 @@ def compose_config(*overrides: str):
 
 
 def pytest_runtest_setup(item):
-    if item.get_closest_marker("needs_data") and not (data_dir() / "e2e").is_dir():
-        pytest.skip(f"needs the task data (../shared/data or PREFIX_TUNING_DATA); {data_dir()} has none")
+    """`needs_data("webnlg2017", ...)` names the data folders a test reads (default: e2e); a missing one skips it."""
+    marker = item.get_closest_marker("needs_data")
+    if marker:
+        missing = [name for name in (marker.args or ("e2e",)) if not (data_dir() / name).is_dir()]
+        if missing:
+            pytest.skip(
+                f"needs the {', '.join(missing)} data (../shared/data or PREFIX_TUNING_DATA); {data_dir()} has none"
+            )
     if item.get_closest_marker("needs_java") and shutil.which("java") is None:
         pytest.skip("needs a Java runtime (METEOR 1.5 and the PTB tokenizer are Java)")
 

@@ -137,3 +137,80 @@ def test_decoding_settings(compose_cfg):
 def test_our_runs_are_scored_with_the_paper_protocol(compose_cfg):
     for task in ("e2e", "webnlg", "dart", "xsum"):
         assert compose_cfg(f"task={task}").task.protocol == "paper"
+
+
+# The method's constants (PAPER.md "The method" / "Settings"; original code train_control.py): pinned here, and
+# checked to take effect in the model that trains, not only in the config.
+MLP_HIDDEN = {"table-to-text": 512, "summarization": 800}  # paper 4.3 / original code
+WORD_FIT = (500, 1e-4)  # original code: the MLP fitted to the words' activations by Adam, lr 1e-4, 500 steps
+
+
+def built_prefix(compose_cfg, *overrides):
+    from prefix_tuning import methods
+    from prefix_tuning.lm.loading import load_base_model, load_tokenizer
+
+    cfg = compose_cfg(*overrides)
+    tokenizer = load_tokenizer(cfg.model)
+    return methods.build(cfg.method, load_base_model(cfg.model, tokenizer), tokenizer)
+
+
+def assert_paper_mlp(table, width: int, hidden: int):
+    import torch
+
+    linear_in, tanh, linear_out = table.mlp
+    assert isinstance(tanh, torch.nn.Tanh)
+    assert (linear_in.in_features, linear_in.out_features, linear_out.in_features) == (width, hidden, hidden)
+
+
+@pytest.mark.parametrize("cell", ["table2/e2e_prefix", "table2/webnlg_prefix", "table2/dart_prefix"])
+def test_the_table_to_text_prefix_is_p_prime_through_linear_512_tanh_linear(cell, compose_cfg):
+    model = built_prefix(compose_cfg, f"experiment={cell}", "model=tiny-gpt2")
+    geometry = model.prefix.geometry
+    assert_paper_mlp(model.prefix, geometry.hidden_size, MLP_HIDDEN["table-to-text"])
+    assert model.prefix.mlp[2].out_features == geometry.n_layers * 2 * geometry.hidden_size
+    assert model.prefix.embedding.shape == (
+        compose_cfg(f"experiment={cell}").method.prefix_length,
+        geometry.hidden_size,
+    )
+
+
+@pytest.mark.parametrize("cell", ["table3/xsum_prefix_2", "table3/xsum_prefix_0.1", "table4/within_news_prefix"])
+def test_each_of_the_three_summarization_prefixes_has_an_800_wide_mlp(cell, compose_cfg):
+    model = built_prefix(
+        compose_cfg, f"experiment={cell}", "model=tiny-bart", "task=xsum_offline50", "~task.loader_args"
+    )
+    parts = model.prefix.parts
+    assert sorted(parts) == ["cross", "decoder", "encoder"]
+    for part in parts.values():
+        assert_paper_mlp(part, 64, MLP_HIDDEN["summarization"])
+
+
+def test_random_init_draws_p_prime_uniformly_in_0_1_as_the_paper(compose_cfg):
+    uniform = built_prefix(compose_cfg, "model=tiny-gpt2", "init=random", "method.prefix_length=200").prefix.embedding
+    assert uniform.min() >= 0 and uniform.max() < 1 and abs(uniform.mean().item() - 0.5) < 0.01
+    normal = built_prefix(
+        compose_cfg, "model=tiny-gpt2", "init=random_normal", "method.prefix_length=200"
+    ).prefix.embedding
+    assert normal.min() < -2 and abs(normal.std().item() - 1) < 0.02  # the original code's nn.Embedding
+
+
+def test_word_init_fits_only_the_mlp_with_adam_at_1e4_for_500_steps(compose_cfg, monkeypatch):
+    import torch
+
+    seen = []
+
+    class Recording(torch.optim.Adam):
+        def __init__(self, params, lr):
+            params = list(params)
+            seen.append({"lr": lr, "params": params, "steps": 0})
+            super().__init__(params, lr=lr)
+
+        def step(self, closure=None):
+            seen[-1]["steps"] += 1
+            return super().step(closure)
+
+    monkeypatch.setattr(torch.optim, "Adam", Recording)
+    model = built_prefix(compose_cfg, "model=tiny-gpt2", "init=table-to-text")
+    ((fit,),) = [seen]
+    assert (fit["steps"], fit["lr"]) == WORD_FIT
+    assert {id(p) for p in fit["params"]} == {id(p) for p in model.prefix.mlp.parameters()}  # P' stays as drawn

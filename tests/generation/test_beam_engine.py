@@ -144,3 +144,50 @@ def test_items_admitted_together_are_prefilled_together_and_a_bad_prompt_fails_a
         ids = torch.tensor([prompt])
         want = causal_generate(lm, ids, torch.ones_like(ids), kv, **kwargs)[0].tolist()
         assert cut_at_eos(item.result, tok.eos_token_id) == cut_at_eos(want, tok.eos_token_id), item.key
+
+
+@pytest.fixture
+def ending_lm(tiny_lm):
+    """The tiny LM with its EOS logit raised along the direction its last hidden states share, so beams end at
+    different lengths (a random model alone almost never emits EOS, and then EOS, minimum length, length penalty
+    and early stopping never change an outcome)."""
+    import copy
+
+    name, lm, tok, geometry = tiny_lm
+    lm = copy.deepcopy(lm)
+    ids = [encode_source(tok, source, 64) for source in SOURCES]
+    with torch.no_grad():
+        hidden = torch.cat([lm(torch.tensor([i]), output_hidden_states=True).hidden_states[-1][0] for i in ids])
+        head = lm.get_output_embeddings()
+        weight = head.weight.detach().clone()  # untied: the input embedding of EOS stays as it was
+        direction = hidden.mean(0) / hidden.mean(0).norm()
+        weight[tok.eos_token_id] = direction * (hidden @ direction).abs().mean().reciprocal() * 9.0
+        head.weight = torch.nn.Parameter(weight, requires_grad=False)
+    return name, lm, tok, geometry
+
+
+@pytest.mark.parametrize("length_penalty", [0.5, 1.0, 2.5])
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_beams_that_end_with_eos_equal_generate_under_every_length_penalty(
+    ending_lm, random_kv, settings, length_penalty, early_stopping
+):
+    _, lm, tok, geometry = ending_lm
+    model = PrefixLM(lm, FixedPrefix(random_kv(geometry, 3, seed=5, scale=2.0)))
+    settings = replace(settings, engine_batch_size=3, num_beams=4, min_new_tokens=2, max_new_tokens=16,
+                       length_penalty=length_penalty, early_stopping=early_stopping)  # fmt: skip
+    fast = decode(model, tok, SOURCES, settings, engine=True)
+    assert fast == decode(model, tok, SOURCES, replace(settings, batch_size=1), engine=False)
+
+
+def test_the_ending_model_makes_eos_min_length_and_length_penalty_decide_outcomes(ending_lm, random_kv, settings):
+    """What makes the test above able to fail: EOS ends beams at several lengths short of the limit, the minimum
+    length changes outputs, and so does the length penalty."""
+    _, lm, tok, geometry = ending_lm
+    model = PrefixLM(lm, FixedPrefix(random_kv(geometry, 3, seed=5, scale=2.0)))
+    base = replace(settings, num_beams=4, min_new_tokens=2, max_new_tokens=16, length_penalty=1.0, batch_size=1)
+    outputs = decode(model, tok, SOURCES, base, engine=False)
+    lengths = [len(tok(text)["input_ids"]) for text in outputs]
+    assert len(set(lengths)) > 2 and sum(n < 16 for n in lengths) >= 4  # most end with EOS, at different lengths
+    assert decode(model, tok, SOURCES, replace(base, min_new_tokens=6), engine=False) != outputs
+    penalties = {tuple(decode(model, tok, SOURCES, replace(base, length_penalty=p), engine=False)) for p in (0.5, 2.5)}
+    assert len(penalties | {tuple(outputs)}) > 1

@@ -16,7 +16,7 @@ from prefix_tuning.tasks.e2e.data import load_eval as e2e_eval
 from prefix_tuning.tasks.webnlg import data as webnlg_data
 from prefix_tuning.tasks.xsum.data import load_eval as xsum_eval
 
-pytestmark = pytest.mark.needs_data
+pytestmark = pytest.mark.needs_data("e2e", "webnlg2017", "dart", "xsum", "eval_fixtures")
 
 
 def full_set(item_stats: dict, column: str) -> float:

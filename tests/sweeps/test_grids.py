@@ -7,7 +7,7 @@ import pytest
 
 from prefix_tuning.sweeps.grids import ARTIFACTS, artifact_config, deviations, plan
 
-pytestmark = pytest.mark.needs_data
+pytestmark = pytest.mark.needs_data("e2e", "webnlg2017", "dart", "xsum")
 
 
 def dry_run(run_module, artifact: str, profile: str) -> tuple[str, list[dict]]:

@@ -14,7 +14,7 @@ import pytest
 from prefix_tuning.paths import REPO_ROOT
 from prefix_tuning.sweeps.grids import ARTIFACTS, grid
 
-pytestmark = [pytest.mark.slow, pytest.mark.needs_data, pytest.mark.needs_java]
+pytestmark = [pytest.mark.slow, pytest.mark.needs_data("e2e", "webnlg2017", "dart", "xsum"), pytest.mark.needs_java]
 
 
 def reproduce(artifact, tmp_path, run_module, **env):

@@ -5,7 +5,7 @@ import pytest
 from prefix_tuning.errors import UserError
 from prefix_tuning.tasks import registry
 
-pytestmark = pytest.mark.needs_data
+pytestmark = pytest.mark.needs_data("e2e", "webnlg2017", "dart")
 
 
 @pytest.mark.parametrize("size", [50, 100, 200, 500])
@@ -79,3 +79,40 @@ def test_a_bad_task_config_fails_at_start_before_any_model_loads(override, words
     """The task schema (tasks/settings.py) is checked first: a typo fails in seconds, not after training."""
     result = run_module("prefix_tuning.train", "debug=tiny", "run_dir=/nonexistent/run", override, timeout=120)
     assert_user_error(result, words)
+
+
+def test_the_pipelines_scoring_path_honours_the_protocol():
+    """registry.score (what every run's evaluation calls) scores E2E against the tokenized references under
+    "paper" and the CSV ones under "challenge", and DART's outputs in the official references' form."""
+    from prefix_tuning.tasks.dart import data as dart_data
+    from prefix_tuning.tasks.e2e.data import load_eval
+
+    items = load_eval("test")[:40]
+    system = [item.meta["tokenized_references"][0] for item in items]  # the authors' tokenized form
+    paper = registry.score("e2e", system, items, "paper", java=False)["BLEU"]
+    challenge = registry.score("e2e", system, items, "challenge", java=False)["BLEU"]
+    assert paper == pytest.approx(1.0) and challenge < 0.98
+    dart = dart_data.load_eval("test")[:40]
+    cased = [item.references[0].upper() for item in dart]  # the paper protocol lowercases both sides
+    assert registry.score("dart", cased, dart, "paper", java=False)["BLEU"] > 99
+    assert registry.score("dart", cased, dart, "challenge", java=False)["BLEU"] < 50
+
+
+def test_an_evaluation_scores_with_its_tasks_protocol(tmp_path, compose_cfg, monkeypatch):
+    """evaluate_run passes the run config's task.protocol to the scorer (and records it)."""
+    from prefix_tuning import pipeline
+
+    seen = []
+    real = registry.score
+    monkeypatch.setattr(
+        registry,
+        "score",
+        lambda task, h, items, protocol, java: seen.append(protocol) or real(task, h, items, protocol, java),
+    )  # noqa: E501
+    for protocol in ("challenge", "paper"):
+        cfg = compose_cfg(
+            "debug=tiny", f"run_dir={tmp_path / protocol}", f"task.protocol={protocol}", "eval.java_metrics=false"
+        )
+        summary = pipeline.train_run(cfg)
+        assert summary["eval"]["protocol"] == protocol
+    assert seen == ["challenge", "paper"]

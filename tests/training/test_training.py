@@ -99,6 +99,7 @@ def test_training_lowers_loss_and_leaves_the_trained_lm_unchanged(tmp_path, trai
     assert changed == []
 
 
+@pytest.mark.needs_data
 def test_dev_loss_picks_the_weights_kept_and_a_resumed_run_picks_the_same(tmp_path, train_cfg, monkeypatch):
     """Validation every 2 steps with the lowest-dev-loss weights kept: the saved prefix is the best step's
     (logged), not the last step's, and a run killed mid-way and resumed saves the same file."""

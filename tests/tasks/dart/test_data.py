@@ -11,7 +11,7 @@ from prefix_tuning.scoring.text_files import read_lines
 from prefix_tuning.tasks.dart import data as dart
 
 
-@pytest.mark.needs_data
+@pytest.mark.needs_data("dart")
 def test_counts_match_the_release():
     dev = dart.load_entries("dev")
     assert (len(dev), sum(len(texts) for _, texts in dev)) == (2768, 6980)
@@ -20,7 +20,7 @@ def test_counts_match_the_release():
     assert (len(test), sum(len(item.references) for item in test)) == (5097, 12552)
 
 
-@pytest.mark.needs_data
+@pytest.mark.needs_data("dart")
 def test_linearization_lowercases_relations_only():
     first = dart.load_eval("test")[0]
     assert first.source == (
@@ -30,7 +30,7 @@ def test_linearization_lowercases_relations_only():
     assert dart.linearize([["A B", "HAS PART", "C D"]]) == "A B : has part : C D"
 
 
-@pytest.mark.needs_data
+@pytest.mark.needs_data("dart")
 def test_dev_json_and_xml_agree():
     folder = data_file("dart", "v1.1.1")
     from_json = dart._read_json(folder / "dart-v1.1.1-full-dev.json.gz")
@@ -38,7 +38,7 @@ def test_dev_json_and_xml_agree():
     assert from_json == [(list(map(list, triples)), texts) for triples, texts in from_xml]
 
 
-@pytest.mark.needs_data
+@pytest.mark.needs_data("dart")
 def test_test_items_align_with_the_official_reference_files():
     def letters(text):  # the references are lowercased and tokenized
         return re.sub(r"\W", "", text.lower())

@@ -21,7 +21,7 @@ TOLERANCE = {"BLEU": 0.01, "METEOR": 0.001, "TER": 0.002}
 
 
 @pytest.mark.needs_java
-@pytest.mark.needs_data
+@pytest.mark.needs_data("dart", "eval_fixtures")
 @pytest.mark.slow
 def test_bart_large_output_gets_the_official_scores():
     scores = dart.score_file(data_file(*FIXTURE), None, None)
@@ -45,7 +45,7 @@ def test_tercom_edit_counts(hyp, ref, edits):
     assert ter.segment_stats(hyp, [ref]) == (edits, len(ref.split()))
 
 
-@pytest.mark.needs_data
+@pytest.mark.needs_data("dart", "eval_fixtures")
 @pytest.mark.parametrize(("line", "edits"), [(1235, 35), (1317, 42)])
 def test_tercom_beam_search_counts_more_than_plain_edit_distance(line, edits):
     # long references where tercom's beam (width 20) prunes the optimal path; sacrebleu's TER differs here
@@ -82,7 +82,7 @@ def test_bit_parallel_edit_distance_is_levenshtein():
         assert ter._levenshtein(hyp, ter._word_masks(ref), len(ref)) == levenshtein(ref, hyp)
 
 
-@pytest.mark.needs_data
+@pytest.mark.needs_data("dart", "eval_fixtures")
 def test_parallel_and_serial_ter_agree_exactly():
     hyps = read_lines(data_file(*FIXTURE))[:60]
     refs = [[r] for r in read_lines(data_file("dart", "references", "all-delex-reference0.lex"))[:60]]
@@ -122,7 +122,7 @@ def test_optional_metrics_are_reported_as_not_computed(tmp_path, monkeypatch, ca
 
 
 @pytest.mark.needs_java
-@pytest.mark.needs_data
+@pytest.mark.needs_data("dart", "eval_fixtures")
 def test_score_items_uses_the_first_three_references_in_the_protocols_form():
     from prefix_tuning.tasks.dart.data import load_eval
 
@@ -136,7 +136,7 @@ def test_score_items_uses_the_first_three_references_in_the_protocols_form():
         assert scores["BLEU"] < 100 and scores["TER"] > 0
 
 
-@pytest.mark.needs_data
+@pytest.mark.needs_data("dart", "eval_fixtures")
 @pytest.mark.parametrize(
     "args, words",
     [
@@ -155,7 +155,7 @@ def test_cli_rejects_bad_input(tmp_path, args, words, run_module, assert_user_er
     assert_user_error(result, *words)
 
 
-@pytest.mark.needs_data
+@pytest.mark.needs_data("dart", "eval_fixtures")
 def test_paper_form_of_the_release_references_is_the_official_reference_file():
     """dart_tokenize of each test entry's first release reference rebuilds all-delex-reference0.lex exactly."""
     from prefix_tuning.tasks.dart.data import load_eval
@@ -169,7 +169,7 @@ def test_paper_form_of_the_release_references_is_the_official_reference_file():
     )
 
 
-@pytest.mark.needs_data
+@pytest.mark.needs_data("dart", "eval_fixtures")
 def test_paper_protocol_puts_cased_outputs_in_the_references_form():
     """A cased, untokenized output scores as its paper form against the official references under "paper"."""
     refs = read_reference_streams(dart.official_reference_files())

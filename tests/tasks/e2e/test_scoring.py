@@ -25,7 +25,7 @@ SMALL_REFS_CSV = """mr,ref
 
 
 @pytest.mark.needs_java
-@pytest.mark.needs_data
+@pytest.mark.needs_data("e2e", "eval_fixtures")
 @pytest.mark.slow
 def test_tgen_output_gets_the_official_scores():
     scores = score_file(data_file("eval_fixtures", "e2e", "tgen-std.run0.test-orig.txt"), None, None)
@@ -132,6 +132,7 @@ def test_paper_protocol_scores_against_the_authors_tokenized_references():
     assert sum(a == b for a, b in zip(ours, authors)) / len(authors) > 0.96
 
 
+@pytest.mark.needs_java  # the CLI scores METEOR, ROUGE-L and CIDEr too
 def test_cli_protocol_flag_picks_tokenized_references(tmp_path, run_module):
     refs = tmp_path / "refs.csv"
     refs.write_text(

@@ -23,7 +23,7 @@ def _lex_count(split: str) -> int:
     return sum(len(ET.parse(path).getroot().findall(".//lex")) for path in folder.glob("*triples/*.xml"))
 
 
-@pytest.mark.needs_data
+@pytest.mark.needs_data("webnlg2017")
 def test_train_and_dev_counts_match_the_release():
     train, dev = webnlg.load_entries("train"), webnlg.load_entries("dev")
     assert (len(train), _lex_count("train")) == (6940, 18102)
@@ -34,7 +34,7 @@ def test_train_and_dev_counts_match_the_release():
     assert {e.category for e in train} == set(webnlg.SEEN_CATEGORIES)
 
 
-@pytest.mark.needs_data
+@pytest.mark.needs_data("webnlg2017")
 def test_test_split_is_971_seen_plus_891_unseen_in_xml_order():
     test = webnlg.load_eval("test")
     assert len(test) == 1862 and sum(len(item.references) for item in test) == 4928
@@ -49,7 +49,7 @@ def test_test_split_is_971_seen_plus_891_unseen_in_xml_order():
     assert {item.meta["category"] for item in test} - train_categories == set(webnlg.UNSEEN_CATEGORIES)
 
 
-@pytest.mark.needs_data
+@pytest.mark.needs_data("webnlg2017")
 def test_linearization_of_a_known_entry():
     pairs = [
         p for p in webnlg.load_pairs("train") if p.target.startswith("Aarhus airport serves the city of Aarhus who")
@@ -58,7 +58,7 @@ def test_linearization_of_a_known_entry():
     assert pairs[0].source == " | Aarhus : leaderName : Jacob_Bundsgaard | Aarhus_Airport : cityServed : Aarhus"
 
 
-@pytest.mark.needs_data
+@pytest.mark.needs_data("webnlg2017")
 def test_dev_pairs_equal_the_authors_json_conversion():
     with gzip.open(data_file("webnlg2017", "prefixtuning_dev.json.gz"), "rt", encoding="utf-8") as f:
         entries = json.load(f)["entries"]
@@ -70,7 +70,7 @@ def test_dev_pairs_equal_the_authors_json_conversion():
     assert [(p.source, p.target) for p in webnlg.load_pairs("dev")] == expected
 
 
-@pytest.mark.needs_data
+@pytest.mark.needs_data("webnlg2017")
 def test_category_option():
     assert webnlg.load_pairs("train", categories="seen") == webnlg.load_pairs("train")
     assert webnlg.load_eval("test", categories="unseen") == webnlg.load_eval("test_unseen")

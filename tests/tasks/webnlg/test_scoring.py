@@ -17,7 +17,7 @@ FIXTURE = ("eval_fixtures", "webnlg2017", "bart-large_webnlg-all.txt")  # under 
 OFFICIAL_BLEU = {"all": 58.06, "seen": 64.51, "unseen": 50.20}
 
 
-@pytest.mark.needs_data
+@pytest.mark.needs_data("webnlg2017", "eval_fixtures")
 @pytest.mark.parametrize("split", OFFICIAL_BLEU)
 def test_bart_large_output_gets_the_official_bleu(split):
     outputs = [webnlg.challenge_hypothesis(line) for line in webnlg.split_lines(read_lines(data_file(*FIXTURE)), split)]
@@ -26,7 +26,7 @@ def test_bart_large_output_gets_the_official_bleu(split):
 
 
 @pytest.mark.needs_java
-@pytest.mark.needs_data
+@pytest.mark.needs_data("webnlg2017", "eval_fixtures")
 @pytest.mark.slow
 def test_score_cli_scores_the_seen_split(tmp_path, capsys):
     out = tmp_path / "seen.json"
@@ -40,7 +40,7 @@ def test_score_cli_scores_the_seen_split(tmp_path, capsys):
 
 
 @pytest.mark.needs_java
-@pytest.mark.needs_data
+@pytest.mark.needs_data("webnlg2017", "eval_fixtures")
 @pytest.mark.slow
 def test_score_items_gives_the_paper_seen_unseen_all_columns():
     scores = webnlg.score_items(read_lines(data_file(*FIXTURE)), data.load_eval("test"))
@@ -53,7 +53,7 @@ def test_score_items_gives_the_paper_seen_unseen_all_columns():
     assert min(scores["TER_seen"], scores["TER_unseen"]) < scores["TER"] < max(scores["TER_seen"], scores["TER_unseen"])
 
 
-@pytest.mark.needs_data
+@pytest.mark.needs_data("webnlg2017", "eval_fixtures")
 @pytest.mark.parametrize(("split", "name"), [("test", "all"), ("test_seen", "seen"), ("test_unseen", "unseen")])
 def test_reference_preprocessing_rebuilds_the_official_reference_files(split, name):
     items = data.load_eval(split)
@@ -62,7 +62,7 @@ def test_reference_preprocessing_rebuilds_the_official_reference_files(split, na
     )
 
 
-@pytest.mark.needs_data
+@pytest.mark.needs_data("webnlg2017", "eval_fixtures")
 def test_meteor_and_ter_references_are_the_official_3ref_files():
     streams = read_reference_streams(webnlg.official_reference_files("all"))
     per_output = [[s[k] for s in streams if s[k]] for k in range(len(streams[0]))]
@@ -82,7 +82,7 @@ def test_challenge_preprocessing():
     assert webnlg.challenge_hypothesis("Price: 5€") == "price : 5eur"
 
 
-@pytest.mark.needs_data
+@pytest.mark.needs_data("webnlg2017", "eval_fixtures")
 def test_split_lines_picks_seen_and_unseen_in_order():
     lines = [f"line {k}" for k in range(1862)]
     seen, unseen = webnlg.split_lines(lines, "seen"), webnlg.split_lines(lines, "unseen")
@@ -109,7 +109,7 @@ def test_multi_bleu_counts_an_empty_reference_line_for_the_closest_length():
     assert multi_bleu(hyps, [first, ["", "w x y z"]]) == pytest.approx(100)
 
 
-@pytest.mark.needs_data
+@pytest.mark.needs_data("webnlg2017", "eval_fixtures")
 @pytest.mark.parametrize(
     "args, words",
     [

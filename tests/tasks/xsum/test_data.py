@@ -22,7 +22,7 @@ def release_ids(split, extrapolation=None, **kwargs):
     return [item.meta["id"] for item in items]
 
 
-@pytest.mark.needs_data
+@pytest.mark.needs_data("xsum")
 def test_human50_items_match_their_gold_lines():
     items = load_eval("test_human50")
     with gzip.open(data_file("xsum", "gold-test-sentences.txt.gz"), "rt", encoding="utf-8") as handle:
@@ -37,7 +37,7 @@ def test_human50_items_match_their_gold_lines():
     assert items[0].references[0].startswith("a council plans to employ its own staff")
 
 
-@pytest.mark.needs_data
+@pytest.mark.needs_data("xsum")
 def test_human50_pairs_are_article_and_reference():
     """Against a regex reading of the raw file: each block's Document-Full lines and its Reference line."""
     text = data_file("xsum", "xsum-human-evaluation-data.txt").read_text(encoding="utf-8")

@@ -19,7 +19,7 @@ OFFICIAL_PERL_CONVS2S = {"ROUGE-1": 31.27, "ROUGE-2": 11.07, "ROUGE-L": 25.23}
 BOOTSTRAP_JITTER = 0.02
 
 
-@pytest.mark.needs_data
+@pytest.mark.needs_data("xsum")
 def test_convs2s_fixture_matches_known_scores(tmp_path):
     hyps = tmp_path / "convs2s.txt"
     with gzip.open(data_file("xsum", "model-predictions", "convs2s-test-output.txt.gz"), "rt", encoding="utf-8") as src:
@@ -57,7 +57,7 @@ def test_gzip_and_plain_references_read_the_same(tmp_path):
         read_lines(tmp_path / "bad.gz")
 
 
-@pytest.mark.needs_data
+@pytest.mark.needs_data("xsum")
 def test_human50_split_scores_against_its_references(tmp_path):
     hyps = tmp_path / "hyps.txt"
     hyps.write_text("\n".join(item.references[0] for item in load_eval("test_human50")) + "\n", encoding="utf-8")
