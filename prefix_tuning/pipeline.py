@@ -19,6 +19,7 @@ from prefix_tuning.errors import UserError
 from prefix_tuning.generation.decode import DecodeSettings, decode
 from prefix_tuning.lm.loading import context_length, load_base_model, load_tokenizer, model_identity
 from prefix_tuning.paths import code_version
+from prefix_tuning.prompting import ChatPrompt
 from prefix_tuning.reporting.loss_plot import plot_loss
 from prefix_tuning.sweeps.run_records import RESTORED_MARK
 from prefix_tuning.tasks import registry
@@ -213,22 +214,14 @@ def train_run(cfg: DictConfig, lm=None, tokenizer=None) -> dict:
     return summary
 
 
-def few_shot_prompt(cfg: DictConfig, tokenizer, shots: int) -> list[int]:
-    """The discrete-prompt baseline: the first `shots` training pairs of the run, each as it is trained on
-    (` {source} <eos> {target} <eos>`), before the test source."""
-    pairs = registry.load_train_pairs(cfg.task)[:shots]
-    return [
-        i for p in pairs for i in encode_pair(tokenizer, p, cfg.task.max_source_tokens, cfg.task.max_target_tokens)[0]
-    ]
-
-
 def evaluate_run(
     cfg: DictConfig, run_dir: Path, lm=None, tokenizer=None, split: str | None = None,
-    max_items: int | None = None, use_prefix: bool = True, few_shot: int = 0,
+    max_items: int | None = None, use_prefix: bool = True, chat: ChatPrompt | None = None,
 ) -> dict:  # fmt: skip
     """Decode and score; writes `run_dir/eval/<name>/{outputs.txt,metrics.json}` and returns the metrics.
 
-    `use_prefix=False`: the base model alone, zero-shot or (`few_shot=k`) with k training pairs in context.
+    `use_prefix=False`: the base model alone, on the same inputs, or prompted as `chat` says (the discrete-prompt
+    baseline, `prompting.py`: zero-shot with no training pairs in it, few-shot with some).
     """
     run_dir = Path(run_dir)
     split = split or cfg.task.eval_split
@@ -237,14 +230,18 @@ def evaluate_run(
     model = methods.load(cfg.method, run_dir, lm, run_identity(cfg, lm)) if use_prefix else plain_model(lm)
     items = registry.load_eval_items(cfg.task, split, max_items)
     settings = DecodeSettings.from_mapping(cfg.task.decoding)
+    few_shot = len(chat.examples) if chat is not None and not use_prefix else 0
     mode = "method" if use_prefix else ("few_shot" if few_shot else "zero_shot")
     name = split if use_prefix else f"{split}-{mode}"
     prompt = prompt_ids(tokenizer, cfg.task.get("source_prompt")) if use_prefix else []
-    if few_shot and not use_prefix:
-        prompt = few_shot_prompt(cfg, tokenizer, few_shot)
+    encode = (
+        None
+        if use_prefix or chat is None
+        else (lambda source: chat.encode(tokenizer, source, settings.max_source_tokens))
+    )
     start = time.perf_counter()
     sources = [item.source for item in items]
-    hypotheses = decode(model, tokenizer, sources, settings, desc=f"decode {name}", prompt=prompt)
+    hypotheses = decode(model, tokenizer, sources, settings, desc=f"decode {name}", prompt=prompt, encode=encode)
     decode_seconds = time.perf_counter() - start
     start = time.perf_counter()
     protocol = TaskSettings.from_config(cfg.task).protocol
@@ -257,6 +254,7 @@ def evaluate_run(
     result = {
         "split": split, "items": len(items), "use_prefix": use_prefix, "mode": mode, "few_shot": few_shot,
         "protocol": protocol, "scores": scores, "decode_seconds": decode_seconds, "score_seconds": score_seconds,
+        **({"chat_prompt": {"instruction": chat.instruction, "pairs": few_shot}} if encode else {}),
         "item_stats": item_stats,
     }  # fmt: skip
     (out_dir / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -104,10 +104,12 @@ def decode(
     desc: str = "decode",
     prompt: list[int] = (),
     engine: bool = True,
+    encode=None,
 ) -> list[str]:
     """One output per source, in input order. Batches are formed from sources of similar length.
 
-    A causal LM continues left-padded prompts (`prompt` ids before each source); an encoder-decoder reads
+    A causal LM continues left-padded prompts (`prompt` ids before each source, or `encode(source)` -> the whole
+    prompt's ids, e.g. a chat template: `prompting.py`); an encoder-decoder reads
     right-padded sources (BART's encoder positions ignore padding) and `generate` returns its decoder tokens.
     Models that fit it decode with the beam engine (the same choices as `generate`, with continuous
     batching); `engine=False` uses Hugging Face `generate` in fixed batches (the reference it is tested against).
@@ -115,6 +117,8 @@ def decode(
     seq2seq = model.lm.config.is_encoder_decoder
     if seq2seq:
         prompts = [encode_text(tokenizer, s, settings.max_source_tokens) for s in sources]
+    elif encode is not None:
+        prompts = [encode(s) for s in sources]
     else:
         prompts = [encode_source(tokenizer, s, settings.max_source_tokens, prompt) for s in sources]
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
