@@ -3,7 +3,7 @@
     python -m prefix_tuning.demo experiment=demo      (what `make demo` runs)
 
 Prints the E2E metrics of the trained prefix beside the same model with no prefix, prompted as a practitioner
-would prompt an instruct model (prompting.py: its chat template and an instruction; zero-shot, and few-shot with
+would prompt an instruct model (generation/chat_prompt.py: its chat template and an instruction; zero-shot, and few-shot with
 training pairs as earlier turns; instruction and k chosen on dev, configs/prompting/e2e.yaml): the discrete
 prompting the paper argues against. All are scored the same way; it prints three example outputs, the time each
 stage took, and the path of a `metrics.json` with the three rows.
@@ -17,10 +17,10 @@ import hydra
 from omegaconf import DictConfig
 
 from prefix_tuning.errors import exit_on_user_error
+from prefix_tuning.generation.chat_prompt import chat_prompt
 from prefix_tuning.lm.loading import load_base_model, load_tokenizer
 from prefix_tuning.paths import CONFIG_DIR
 from prefix_tuning.pipeline import evaluate_run, train_run
-from prefix_tuning.prompting import chat_prompt
 from prefix_tuning.reporting.console import metric_table
 from prefix_tuning.tasks import registry
 

@@ -16,10 +16,10 @@ from prefix_tuning.core.causal import PrefixLM
 from prefix_tuning.core.seq2seq import Seq2SeqPrefixLM
 from prefix_tuning.core.word_init import init_token_ids
 from prefix_tuning.errors import UserError
+from prefix_tuning.generation.chat_prompt import ChatPrompt
 from prefix_tuning.generation.decode import DecodeSettings, decode
 from prefix_tuning.lm.loading import context_length, load_base_model, load_tokenizer, model_identity
 from prefix_tuning.paths import code_version
-from prefix_tuning.prompting import ChatPrompt
 from prefix_tuning.reporting.loss_plot import plot_loss
 from prefix_tuning.sweeps.run_records import RESTORED_MARK
 from prefix_tuning.tasks import registry
@@ -221,7 +221,7 @@ def evaluate_run(
     """Decode and score; writes `run_dir/eval/<name>/{outputs.txt,metrics.json}` and returns the metrics.
 
     `use_prefix=False`: the base model alone, on the same inputs, or prompted as `chat` says (the discrete-prompt
-    baseline, `prompting.py`: zero-shot with no training pairs in it, few-shot with some).
+    baseline, `generation/chat_prompt.py`: zero-shot with no training pairs in it, few-shot with some).
     """
     run_dir = Path(run_dir)
     split = split or cfg.task.eval_split

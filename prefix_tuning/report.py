@@ -7,11 +7,10 @@ fig5 also Figure 8). Writes <results>/<artifact>.{md,tex,json} and, for figures,
 """
 
 import argparse
-import json
 from pathlib import Path
 
 from prefix_tuning.errors import exit_on_user_error
-from prefix_tuning.reporting.artifact_report import claim_line, write_report
+from prefix_tuning.reporting.artifact_report import print_claims, write_report
 from prefix_tuning.sweeps.grids import ARTIFACTS
 
 
@@ -27,12 +26,6 @@ def main(argv=None):
     for path in write_report(args.artifact, args.sweep_dir, args.results):
         print(f"wrote {path}")
     print_claims(args.results / f"{args.artifact}.json")
-
-
-def print_claims(report_json: Path) -> None:
-    """Each claim of a written report: its difference, 95% interval and verdict."""
-    for claim in json.loads(Path(report_json).read_text())["claims"]:
-        print(claim_line(claim))
 
 
 if __name__ == "__main__":

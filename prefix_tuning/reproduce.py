@@ -19,8 +19,7 @@ import sys
 from pathlib import Path
 
 from prefix_tuning.errors import UserError, exit_on_user_error
-from prefix_tuning.report import print_claims
-from prefix_tuning.reporting.artifact_report import write_report
+from prefix_tuning.reporting.artifact_report import print_claims, write_report
 from prefix_tuning.sweeps.grids import ARTIFACTS
 from prefix_tuning.sweeps.preflight import check_inputs
 from prefix_tuning.sweeps.profiles import chosen_profile, profile_line

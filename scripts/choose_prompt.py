@@ -20,11 +20,11 @@ sys.path.insert(0, str(REPO))
 
 from hydra import compose, initialize_config_dir  # noqa: E402
 
+from prefix_tuning.generation.chat_prompt import chat_prompt  # noqa: E402
 from prefix_tuning.generation.decode import DecodeSettings, decode  # noqa: E402
 from prefix_tuning.lm.loading import load_base_model, load_tokenizer  # noqa: E402
 from prefix_tuning.paths import CONFIG_DIR, code_version  # noqa: E402
 from prefix_tuning.pipeline import plain_model  # noqa: E402
-from prefix_tuning.prompting import chat_prompt  # noqa: E402
 from prefix_tuning.tasks import registry  # noqa: E402
 
 SEED = 0

@@ -72,7 +72,7 @@ def model_identity(model_cfg, model) -> str:
         return SMOLLM2_HF_ID
     if model_cfg.source == "hub":
         return model_cfg.hf_id
-    return f"tiny-random-{model_cfg.arch}-seed{model_cfg.get('seed', 0)}"
+    return model_cfg.get("identity") or f"tiny-random-{model_cfg.arch}-seed{model_cfg.get('seed', 0)}"
 
 
 def context_length(model) -> int:

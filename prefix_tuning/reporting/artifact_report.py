@@ -224,6 +224,12 @@ def claim_line(claim: dict) -> str:
     )
 
 
+def print_claims(report_json: Path) -> None:
+    """Each claim of a written report: its difference, 95% interval and verdict."""
+    for claim in json.loads(Path(report_json).read_text())["claims"]:
+        print(claim_line(claim))
+
+
 def claims_markdown(claims: list[dict]) -> list[str]:
     if not claims:
         return []

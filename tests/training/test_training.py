@@ -103,7 +103,8 @@ def test_training_lowers_loss_and_leaves_the_trained_lm_unchanged(tmp_path, trai
 def test_dev_loss_picks_the_weights_kept_and_a_resumed_run_picks_the_same(tmp_path, train_cfg, monkeypatch):
     """Validation every 2 steps with the lowest-dev-loss weights kept: the saved prefix is the best step's
     (logged), not the last step's, and a run killed mid-way and resumed saves the same file."""
-    extra = ("train.eval_every=2", "train.select_best=true", "train.lr=1.0", "train.max_steps=8", "task.dev_size=8")
+    extra = ("train.eval_every=2", "train.select_best=true", "train.lr=3.0", "train.max_steps=8", "task.dev_size=8",
+             "model=tiny-gpt2")  # fmt: skip
     run_training(train_cfg(tmp_path / "straight", *extra))
     records = [json.loads(line) for line in (tmp_path / "straight" / "log.jsonl").read_text().splitlines()]
     dev = {r["step"]: r["dev/loss_per_token"] for r in records if "dev/loss_per_token" in r}

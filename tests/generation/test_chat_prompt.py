@@ -6,8 +6,8 @@ import json
 import pytest
 
 from prefix_tuning.errors import UserError
+from prefix_tuning.generation.chat_prompt import ChatPrompt, chat_prompt
 from prefix_tuning.paths import REPO_ROOT
-from prefix_tuning.prompting import ChatPrompt, chat_prompt
 from prefix_tuning.tasks.records import Pair
 
 PAIRS = [Pair("name : Aromi | food : French", "Aromi serves French food ."),
