@@ -1,16 +1,19 @@
 """Serve many prefixes of one frozen LM over an OpenAI-compatible HTTP API, one prefix per batch row.
 
     python -m prefix_tuning.serve --prefixes DIR [--host 127.0.0.1] [--port 8000] [--max-batch 32] [--model M]
-        [--device cuda|cpu]
+        [--device cuda|cpu] [--api-key KEY] [--max-queue N] [--timeout S] [--shutdown-grace S]
     python -m prefix_tuning.serve import-peft PEFT_DIR OUT.safetensors --task e2e [--model M]
     python -m prefix_tuning.serve export-peft PREFIX.safetensors|RUN_DIR OUT_DIR
 
 Every `DIR/<name>.safetensors` (or run folder `DIR/<name>/prefix.safetensors`) is the model `<name>`; the
 base LM is the one the files were made for (`--model`: a configs/model name or id, for an empty folder).
-Endpoints: GET /health, GET /v1/models, POST /v1/completions (see prefix_tuning/serving/).
+Endpoints: GET /health, GET /metrics, GET /v1/models, POST /v1/completions, POST /v1/chat/completions (a 404
+saying the models are completion models); see prefix_tuning/serving/. SIGTERM (or Ctrl-C): no new connections,
+in-flight requests get up to --shutdown-grace seconds to finish, then are cancelled; the process exits 0.
 """
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -33,13 +36,22 @@ def serve(argv: list[str]):
     parser.add_argument("--max-batch", type=int, default=32, help="most requests decoding together (per settings)")
     parser.add_argument("--model", help="base model (configs/model name or id); default: the files' own")
     parser.add_argument("--device", help="cuda or cpu (default: cuda when available)")
+    parser.add_argument("--api-key", default=os.environ.get("PREFIX_TUNING_API_KEY"),
+                        help="require Authorization: Bearer KEY on /v1 (default: $PREFIX_TUNING_API_KEY; none: open)")  # fmt: skip
+    parser.add_argument(
+        "--max-queue", type=int, help="rows waiting before requests are refused with 429 (default: no bound)"
+    )
+    parser.add_argument("--timeout", type=float, help="seconds a completion may take before 504 (default: none)")
+    parser.add_argument("--shutdown-grace", type=float, default=30.0, help="seconds in-flight requests get at SIGTERM")
     args = parser.parse_args(argv)
-    serving = build_serving(args.prefixes, args.model, args.device, args.max_batch)
+    serving = build_serving(args.prefixes, args.model, args.device, args.max_batch, args.api_key, args.max_queue,
+                            args.timeout)  # fmt: skip
     served, _ = serving.store.scan()
     print(
         f"serving {len(served)} prefixes of {serving.base_model} from {args.prefixes} at http://{args.host}:{args.port}"
     )
-    uvicorn.run(create_app(serving), host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(create_app(serving), host=args.host, port=args.port, log_level="warning",
+                timeout_graceful_shutdown=args.shutdown_grace)  # fmt: skip
 
 
 def import_command(argv: list[str]):

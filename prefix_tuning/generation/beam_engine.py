@@ -13,6 +13,11 @@ may join and leave between steps: the server uses this for requests that arrive 
 An item's prefix + prompt cache is kept once and read by all its beams, and its beams' generated columns sit
 side by side, each row masked to its own ancestry (`beam_tree_cache`, `beam_tree_attention`): reordering beams
 moves masks, not keys and values. Positions are per row, as in `PrefixLM`.
+
+For a server's requests an item may also sample instead of taking the argmax (greedy engines only: its own
+temperature, top-p and seeded generator, so sampled and greedy rows share one batch), keep the model's
+log-probabilities of its chosen tokens with the top alternatives, and return its n best beams
+(`token_choice.py`).
 """
 
 from dataclasses import dataclass, field
@@ -23,6 +28,7 @@ from prefix_tuning.core.causal import prefixed_inputs
 from prefix_tuning.core.lm_head import head_logits
 from prefix_tuning.generation.beam_tree_attention import BeamTree, beam_tree
 from prefix_tuning.generation.beam_tree_cache import BeamTreeCache
+from prefix_tuning.generation.token_choice import Sampling, logprob_entries, sample
 from prefix_tuning.training.batching import pad_batch
 
 NEG = -1.0e9  # `_beam_search`'s "impossible" score
@@ -48,12 +54,18 @@ class Item:
     key: object = None  # the caller's handle
     result: list[int] | None = None
     error: Exception | None = None  # its prompt could not be read (the others decode on)
+    sampling: Sampling | None = None  # sample its tokens (greedy engines only) instead of taking the argmax
+    logprobs: int | None = None  # keep its chosen tokens' log-probs and this many alternatives (None: none)
+    returns: int = 1  # beam search: how many of the best hypotheses `results` holds
+    results: list | None = None  # [(tokens, [TokenLogprob] or None)], best first; results[0][0] is `result`
     # beam state (per item, as `_beam_search` keeps it per batch row)
     generated: int = 0
     running: list = field(default_factory=list)  # [beams] token lists (generated tokens only)
     running_scores: torch.Tensor | None = None  # [beams]
-    finished: list = field(default_factory=list)  # [(score, tokens)] best first, at most num_beams
+    running_logprobs: list = field(default_factory=list)  # [beams] lists of TokenLogprob (when kept)
+    finished: list = field(default_factory=list)  # [(score, tokens, log-probs)] best first, at most num_beams
     improvable: bool = True  # `is_early_stop_heuristic_unsatisfied`
+    generator: torch.Generator | None = None
 
 
 class BeamEngine:
@@ -124,6 +136,8 @@ class BeamEngine:
                 continue
             logits, keys, values = prefilled
             item.running = [[] for _ in range(self.beams)]
+            item.running_logprobs = [[] for _ in range(self.beams)]
+            item.generator = item.sampling.generator() if item.sampling is not None else None
             item.running_scores = torch.full((self.beams,), NEG)  # the beam bookkeeping stays on the CPU
             item.running_scores[0] = 0.0  # only the first beam's continuations count at the first step
             (choice,) = self._choices([item], logits.expand(self.beams, -1))
@@ -219,23 +233,33 @@ class BeamEngine:
         self._take(keep, parents, tokens)
         return done
 
-    def _choices(self, items: list[Item], logits: torch.Tensor) -> list[tuple[list[float], list[int]]]:
+    def _choices(self, items: list[Item], logits: torch.Tensor) -> list[tuple]:
         """Every item's candidates from its beams' logits (rows item-major), computed for all items at once:
         `_beam_search`'s log-softmax, processors, running-score sum and top 2 x beams over beams x vocab
-        (greedy: the argmax of the processed logits). Per item: (candidate scores, flat beam x vocab indices)."""
+        (greedy: the argmax of the processed logits, or a sample for an item that samples). Per item: (candidate
+        scores, flat beam x vocab indices, the raw log-probs it keeps: greedy its token's entry, beams [beams, vocab])."""
         s = self.settings
         so_far = torch.tensor([item.generated for item in items], device=logits.device)
-        if s.num_beams == 1:  # `_sample` without sampling
-            tokens = self._processed(logits, so_far).argmax(dim=-1).tolist()
-            return [([0.0], [token]) for token in tokens]
+        kept = [k for k, item in enumerate(items) if item.logprobs is not None]
+        if s.num_beams == 1:  # `_sample`, with or without sampling
+            raw = torch.log_softmax(logits[kept].float(), dim=-1) if kept else None  # before the in-place processors
+            processed = self._processed(logits, so_far)
+            tokens = processed.argmax(dim=-1).tolist()
+            for k, item in enumerate(items):
+                if item.sampling is not None:
+                    tokens[k] = sample(processed[k], item.sampling, item.generator)
+            top = max((items[k].logprobs for k in kept), default=0)
+            entries = dict(zip(kept, logprob_entries(raw, [tokens[k] for k in kept], top))) if kept else {}
+            return [([0.0], [token], entries.get(k)) for k, token in enumerate(tokens)]
         log_probs = torch.log_softmax(logits, dim=-1, out=self.scratch[1, : logits.shape[0]])
+        raw = {k: log_probs.view(len(items), self.beams, -1)[k].clone() for k in kept}
         log_probs = self._processed(log_probs, so_far.repeat_interleave(self.beams))
         running = torch.stack([item.running_scores for item in items]).to(logits.device)
         accumulated = log_probs.view(len(items), self.beams, -1).add_(running[:, :, None]).view(len(items), -1)
         scores, indices = torch.topk(accumulated, k=2 * s.num_beams, dim=1)
-        return list(zip(scores.cpu().tolist(), indices.cpu().tolist()))
+        return [(*pair, raw.get(k)) for k, pair in enumerate(zip(scores.cpu().tolist(), indices.cpu().tolist()))]
 
-    def _advance_item(self, item: Item, top_scores: list[float], top_indices: list[int]):
+    def _advance_item(self, item: Item, top_scores: list[float], top_indices: list[int], kept=None):
         """One `_beam_search` iteration (or greedy step) for one item, from its candidates (`_choices`).
         Returns (its result is final, the parent beam of each next beam, each next beam's token)."""
         s = self.settings
@@ -244,33 +268,46 @@ class BeamEngine:
         if s.num_beams == 1:
             token = top_indices[0]
             item.running[0].append(token)
+            item.running_logprobs[0].append(kept)
             if token == s.eos_token_id or generated >= s.max_new_tokens:
-                item.result = item.running[0]
+                self._finish(item, [(0.0, item.running[0], item.running_logprobs[0])])
                 return True, [], []
             return False, [0], [token]
         vocab = self.vocab
         parents, tokens = [i // vocab for i in top_indices], [i % vocab for i in top_indices]
+        entries = logprob_entries(kept[parents], tokens, item.logprobs) if kept is not None else [None] * len(tokens)
         hits = [generated >= s.max_new_tokens or token == s.eos_token_id for token in tokens]
         # `_update_finished_beams`: finished candidates among the first num_beams join the kept hypotheses
         penalized = (torch.tensor(top_scores) / (generated**s.length_penalty)).tolist()
         all_finished = len(item.finished) == s.num_beams
         if item.improvable and not (s.early_stopping and all_finished):
-            new = [(penalized[k], item.running[parents[k]] + [tokens[k]]) for k in range(s.num_beams) if hits[k]]
+            new = [(penalized[k], item.running[parents[k]] + [tokens[k]], item.running_logprobs[parents[k]] + [entries[k]])
+                   for k in range(s.num_beams) if hits[k]]  # fmt: skip
             item.finished = sorted(item.finished + new, key=lambda c: -c[0])[: s.num_beams]
         # `_get_running_beams_for_next_iteration`: the best num_beams unfinished candidates run on
         running_scores = torch.tensor(top_scores) + torch.tensor(hits, dtype=torch.float32) * NEG
         chosen = torch.topk(running_scores, k=s.num_beams).indices.tolist()
         item.running = [item.running[parents[c]] + [tokens[c]] for c in chosen]
+        item.running_logprobs = [item.running_logprobs[parents[c]] + [entries[c]] for c in chosen]
         item.running_scores = running_scores[chosen]
         # `_check_early_stop_heuristic` and `_beam_search_has_unfinished_sequences`, for this item alone
         all_finished = len(item.finished) == s.num_beams
         if all_finished:
             best_possible = float(item.running_scores[0]) / (generated**s.length_penalty)
-            item.improvable = item.improvable and best_possible > min(score for score, _ in item.finished)
+            item.improvable = item.improvable and best_possible > min(score for score, *_ in item.finished)
         if not item.improvable or (s.early_stopping and all_finished) or all(hits):
-            item.result = item.finished[0][1] if item.finished else item.running[0]
+            running = [(float(score), tokens, lps) for score, tokens, lps in
+                       zip(item.running_scores, item.running, item.running_logprobs)]  # fmt: skip
+            self._finish(item, item.finished + running[: max(0, item.returns - len(item.finished))])
             return True, [], []
         return False, [parents[c] for c in chosen], [tokens[c] for c in chosen]
+
+    @staticmethod
+    def _finish(item: Item, hypotheses: list):
+        """The item's answer: its best hypothesis (`result`) and its `returns` best (`results`), best first."""
+        item.results = [(tokens, lps if item.logprobs is not None else None) for _, tokens, lps in hypotheses]
+        item.results = item.results[: item.returns]
+        item.result = item.results[0][0]
 
     def _processed(self, scores: torch.Tensor, generated_so_far: torch.Tensor) -> torch.Tensor:
         """The logits processors our decoding uses, in place: bad words (newlines) and min_new_tokens (no EOS yet),

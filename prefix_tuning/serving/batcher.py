@@ -14,22 +14,31 @@ job's rows are freed at the worker's next step and its result is never computed.
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass, field
 
 import torch
 
 from prefix_tuning.generation.beam_engine import BeamEngine, Item, SearchSettings
+from prefix_tuning.generation.token_choice import Sampling
 
 
 @dataclass(eq=False)
 class Job:
-    """One request: prompt ids, P [layers, 2, kv_heads, L, head_dim] (or None), search settings, a future."""
+    """One row of a request: prompt ids, P [layers, 2, kv_heads, L, head_dim] (or None), search settings, what it
+    asks of the engine beyond them (`beam_engine.Item`: sampling, log-probs, n best beams), and a future for its
+    best new ids (`results`: every returned hypothesis with its log-probs, set before the future)."""
 
     ids: list[int]
     kv: torch.Tensor | None
     search: SearchSettings
+    sampling: Sampling | None = None
+    logprobs: int | None = None
+    returns: int = 1
+    progress: Callable[[list[int]], None] | None = None  # called from the worker with its tokens so far (1 beam)
     future: Future = field(default_factory=Future)
+    results: list | None = None
     arrived: float = field(default_factory=time.monotonic)
     abandoned: bool = False  # its client left while it was decoding: its rows are freed at the next step
 
@@ -125,7 +134,9 @@ class Batcher:
                 engine = self._engines[job.search] = BeamEngine(
                     self.lm, job.search, self.max_batch * job.search.num_beams
                 )
-            engine.add(Item(job.ids, job.kv, key=job))
+            engine.add(
+                Item(job.ids, job.kv, key=job, sampling=job.sampling, logprobs=job.logprobs, returns=job.returns)
+            )
         for job in abandoned:
             self._engines[job.search].cancel(job)
             if not job.future.done():  # a running future cannot be cancelled; nobody reads this
@@ -155,10 +166,14 @@ class Batcher:
                     self.stats["largest_batch"] = max(self.stats["largest_batch"], len(engine.active) + len(done))
                     finished = {id(item.key) for item in done}
                     self._running = [job for job in self._running if id(job) not in finished]
+                for item in engine.active:
+                    if item.key.progress is not None and not item.key.abandoned:
+                        item.key.progress(list(item.running[0]))
                 for item in done:
                     if item.key.future.done():  # cancelled meanwhile
                         continue
                     if error is None and item.error is None:
+                        item.key.results = item.results
                         item.key.future.set_result(item.result)
                     else:
                         item.key.future.set_exception(error or item.error)

@@ -23,13 +23,17 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def build_serving(directory: Path, model: str | None = None, device: str | None = None, max_batch: int = 32):
-    """A `Serving` for the prefixes in `directory` (`model`: a configs/model name or id, needed for an empty folder)."""
+def build_serving(
+    directory: Path, model: str | None = None, device: str | None = None, max_batch: int = 32,
+    api_key: str | None = None, max_queue: int | None = None, timeout: float | None = None,
+):  # fmt: skip
+    """A `Serving` for the prefixes in `directory` (`model`: a configs/model name or id, needed for an empty folder;
+    `api_key`: Bearer auth on /v1; `max_queue`: rows waiting before 429; `timeout`: seconds per completion)."""
     directory = Path(directory)
     if not directory.is_dir():
         raise UserError(f"--prefixes {directory} is not a folder")
-    if max_batch < 1:
-        raise UserError("--max-batch must be positive")
+    if max_batch < 1 or (max_queue is not None and max_queue < 1) or (timeout is not None and timeout <= 0):
+        raise UserError("--max-batch, --max-queue and --timeout must be positive")
     files = discover(directory)
     if model is None:
         model_cfg = model_config_for(shared_identity(directory, files)["base_model"])
@@ -41,10 +45,5 @@ def build_serving(directory: Path, model: str | None = None, device: str | None 
     if refused:
         raise UserError(next(iter(refused.values())))
     newline_token_ids(tokenizer)  # computed once here, not in the first request
-    return Serving(
-        store,
-        Batcher(lm, tokenizer.pad_token_id, max_batch),
-        tokenizer,
-        context_length(lm),
-        identity["base_model"],
-    )
+    return Serving(store, Batcher(lm, tokenizer.pad_token_id, max_batch), tokenizer, context_length(lm),
+                   identity["base_model"], api_key, max_queue, timeout)  # fmt: skip

@@ -84,7 +84,7 @@ def test_bad_requests_get_json_errors_and_the_server_serves_on(tmp_path, write_p
     for body, field in [
         ({"model": "a"}, "prompt"),
         ({"prompt": mrs[0]}, "model"),
-        ({"model": "a", "prompt": [mrs[0]]}, "prompt"),
+        ({"model": "a", "prompt": {"text": mrs[0]}}, "prompt"),
         ({"model": "a", "prompt": mrs[0], "max_tokens": 0}, "max_tokens"),
         ({"model": "a", "prompt": mrs[0], "num_beams": "many"}, "num_beams"),
     ]:
@@ -97,11 +97,13 @@ def test_bad_requests_get_json_errors_and_the_server_serves_on(tmp_path, write_p
     assert too_long.status_code == 400
     error = too_long.json()["error"]
     assert error["code"] == "context_length_exceeded" and "context of 512 tokens" in error["message"]
-    many = served.complete("a", mrs[0], n=2)
-    assert many.status_code == 400 and "n=1" in many.json()["error"]["message"]
-    assert served.complete("a", mrs[0], stream=True).status_code == 400
-    assert served.text("a", mrs[0], max_tokens=5, temperature=0.7) == good  # other OpenAI fields: ignored
-    assert served.batcher.snapshot()["rows"] == 3  # no bad request reached the model
+    greedy_many = served.complete("a", mrs[0], n=2, num_beams=1)
+    assert greedy_many.status_code == 400 and "returns at most that many beams" in greedy_many.json()["error"]["message"]
+    for field, value in (("suffix", "x"), ("logit_bias", {"50256": -100}), ("presence_penalty", 0.5), ("temprature", 0.5)):
+        refused = served.complete("a", mrs[0], **{field: value})
+        assert refused.status_code == 400 and refused.json()["error"]["param"] == field, field
+        assert field in refused.json()["error"]["message"]
+    assert served.batcher.snapshot()["rows"] == 2  # no bad request reached the model
 
 
 def test_file_for_another_base_model_added_later_is_refused(tmp_path, write_prefix, serve, mrs):
