@@ -135,19 +135,7 @@ def create_app(serving: Serving) -> FastAPI:
 
     app = FastAPI(title="prefix-tuning server", lifespan=lifespan)
 
-    @app.middleware("http")
-    async def authorize_and_count(request: Request, call_next):
-        if serving.api_key and request.url.path.startswith("/v1/"):
-            given = request.headers.get("authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {serving.api_key}".encode()):
-                error = ApiError(
-                    401, "missing or wrong API key (send Authorization: Bearer <key>)", None, "invalid_api_key"
-                )
-                metrics.requests.labels(request.url.path, "401").inc()
-                return JSONResponse(error.body(), status_code=401)
-        response = await call_next(request)
-        metrics.requests.labels(request.url.path, str(response.status_code)).inc()
-        return response
+    app.add_middleware(AuthorizeAndCount, api_key=serving.api_key, metrics=metrics)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, err: ApiError):
