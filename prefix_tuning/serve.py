@@ -13,7 +13,9 @@ in-flight requests get up to --shutdown-grace seconds to finish, then are cancel
 """
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -50,8 +52,28 @@ def serve(argv: list[str]):
     print(
         f"serving {len(served)} prefixes of {serving.base_model} from {args.prefixes} at http://{args.host}:{args.port}"
     )
-    uvicorn.run(create_app(serving), host=args.host, port=args.port, log_level="warning",
-                timeout_graceful_shutdown=args.shutdown_grace)  # fmt: skip
+    config = uvicorn.Config(create_app(serving), host=args.host, port=args.port, log_level="warning",
+                            timeout_graceful_shutdown=args.shutdown_grace)  # fmt: skip
+    GracefulServer(config).run()
+    print("server stopped")
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn's server, ending with exit code 0 on SIGTERM/SIGINT: it stops taking connections, lets in-flight
+    requests finish within --shutdown-grace seconds, cancels what is left (the worker stops), and returns (uvicorn's
+    own handling re-raises the signal after shutdown, so the process would die of it)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _stop(self, signum, frame):
+        self.should_exit = True
 
 
 def import_command(argv: list[str]):

@@ -22,6 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from prefix_tuning.serving.batcher import Batcher
 from prefix_tuning.serving.completion_request import ApiError, CompletionRequest, plan
@@ -140,6 +141,11 @@ def create_app(serving: Serving) -> FastAPI:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, err: ApiError):
         return JSONResponse(err.body(), status_code=err.status, headers=getattr(err, "headers", None))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, err: StarletteHTTPException):  # e.g. a body that is not UTF-8 JSON
+        error = ApiError(err.status_code, f"invalid request: {err.detail}", code="invalid_request")
+        return JSONResponse(error.body(), status_code=err.status_code)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, err: RequestValidationError):
