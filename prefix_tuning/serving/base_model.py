@@ -7,7 +7,6 @@ models are served alike. An id no config names is loaded from the hub.
 
 from omegaconf import DictConfig, OmegaConf
 
-from prefix_tuning.errors import UserError
 from prefix_tuning.lm.loading import load_base_model, load_tokenizer, model_identity
 from prefix_tuning.paths import CONFIG_DIR
 
@@ -30,10 +29,9 @@ def model_config_for(base_model: str) -> DictConfig:
 
 
 def load_served_model(model_cfg: DictConfig, device: str):
-    """(frozen causal LM on `device`, tokenizer, identity {base_model, architecture}) for a model config."""
+    """(frozen LM on `device`, tokenizer, identity {base_model, architecture}) for a model config: a causal LM, or an
+    encoder-decoder (BART, T5) whose prefixes have three parts."""
     tokenizer = load_tokenizer(model_cfg)
     lm = load_base_model(model_cfg, tokenizer).to(device)
-    if lm.config.is_encoder_decoder:
-        raise UserError(f"{model_identity(model_cfg, lm)} is an encoder-decoder; the server decodes causal LMs only")
     identity = {"base_model": model_identity(model_cfg, lm), "architecture": lm.config.model_type}
     return lm, tokenizer, identity

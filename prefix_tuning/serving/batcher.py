@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from prefix_tuning.core.seq2seq import seq2seq_generate
 from prefix_tuning.generation.beam_engine import BeamEngine, Item, SearchSettings
 from prefix_tuning.generation.token_choice import Sampling
 
@@ -37,6 +38,7 @@ class Job:
     logprobs: int | None = None
     returns: int = 1
     progress: Callable[[list[int]], None] | None = None  # called from the worker with its tokens so far (1 beam)
+    generate: dict | None = None  # an encoder-decoder's row: `generate` keyword arguments (it is decoded alone)
     future: Future = field(default_factory=Future)
     results: list | None = None
     arrived: float = field(default_factory=time.monotonic)
@@ -54,6 +56,7 @@ class Batcher:
         self._paused = self._stopped = False
         self._thread: threading.Thread | None = None
         self._engines: dict[SearchSettings, BeamEngine] = {}
+        self._alone: list[Job] = []  # encoder-decoder rows, each decoded by `generate` alone
         self.stats = {"steps": 0, "rows": 0, "item_steps": 0, "cancelled": 0, "abandoned": 0, "largest_batch": 0}
         # rows: requests answered; item_steps: requests decoded, summed over steps (/ steps: the mean batch)
 
@@ -128,7 +131,10 @@ class Batcher:
                 self._pending = []
             abandoned = [job for job in self._running if job.abandoned]  # stay `running` until answered below
             self._running += arrived
+        self._alone += [job for job in arrived if job.generate is not None]
         for job in arrived:
+            if job.generate is not None:
+                continue
             engine = self._engines.get(job.search)
             if engine is None:
                 engine = self._engines[job.search] = BeamEngine(
@@ -147,8 +153,36 @@ class Batcher:
                 self._running = [job for job in self._running if id(job) not in gone]
         return True
 
+    def _decode_alone(self):
+        """One encoder-decoder row with `generate` (its three prefixes; sampling seeded per row)."""
+        job = self._alone.pop(0)
+        if job.abandoned or job.future.done():
+            return
+        try:
+            if job.sampling is not None and job.sampling.seed is not None:
+                torch.manual_seed(job.sampling.seed)
+            ids = torch.tensor([job.ids], device=self.lm.device)
+            with torch.no_grad():
+                out = seq2seq_generate(self.lm, ids, torch.ones_like(ids), job.kv, **job.generate)
+            results = [(row.tolist(), None) for row in out]  # the generated decoder tokens, best first
+        except Exception as err:  # this request gets the error; the worker goes on serving
+            job.future.set_exception(err)
+            return
+        finally:
+            with self._cond:
+                self._running = [j for j in self._running if j is not job]
+        with self._cond:
+            self.stats["steps"] += 1
+            self.stats["rows"] += 1
+            self.stats["item_steps"] += 1
+            self.stats["largest_batch"] = max(self.stats["largest_batch"], 1)
+        job.results = results
+        job.future.set_result(results[0][0])
+
     def _loop(self):
         while self._admit():
+            if self._alone:
+                self._decode_alone()
             for settings, engine in list(self._engines.items()):
                 if not engine.busy():
                     continue

@@ -10,11 +10,11 @@ import time
 import uuid
 from dataclasses import replace
 
-from prefix_tuning.generation.decode import DecodeSettings, cut_at_eos, output_text, search_settings
+from prefix_tuning.generation.decode import DecodeSettings, cut_at_eos, generate_kwargs, output_text, search_settings
 from prefix_tuning.serving.batcher import Job
 from prefix_tuning.serving.completion_request import ApiError, CompletionRequest, Plan
 from prefix_tuning.serving.prefix_store import ServedPrefix
-from prefix_tuning.tasks.encoding import encode_source
+from prefix_tuning.tasks.encoding import encode_source, encode_text
 
 
 def request_settings(served: ServedPrefix, plan: Plan, max_tokens: int | None) -> DecodeSettings:
@@ -29,8 +29,14 @@ def request_settings(served: ServedPrefix, plan: Plan, max_tokens: int | None) -
 
 
 def prompt_ids(served: ServedPrefix, prompt: str, tokenizer, settings: DecodeSettings, truncate: bool) -> list[int]:
-    """The row's prompt ids; a prompt longer than the task's source limit is refused unless the request opts in."""
-    length = len(tokenizer(" " + prompt, add_special_tokens=False)["input_ids"])
+    """The row's prompt ids (an encoder-decoder's: its encoder input); a prompt longer than the task's source limit
+    is refused unless the request opts in."""
+    if served.seq2seq:
+        length = len(tokenizer(prompt)["input_ids"])
+        text = prompt if not served.decoding.source_prompt else f"{served.decoding.source_prompt} {prompt}"
+        ids = encode_text(tokenizer, text, settings.max_source_tokens if truncate else 10**9)
+    else:
+        length = len(tokenizer(" " + prompt, add_special_tokens=False)["input_ids"])
     if length > settings.max_source_tokens and not truncate:
         raise ApiError(
             400,
@@ -40,7 +46,7 @@ def prompt_ids(served: ServedPrefix, prompt: str, tokenizer, settings: DecodeSet
             "prompt",
             "context_length_exceeded",
         )
-    return encode_source(tokenizer, prompt, settings.max_source_tokens, list(served.prompt))
+    return ids if served.seq2seq else encode_source(tokenizer, prompt, settings.max_source_tokens, list(served.prompt))
 
 
 def completion_jobs(served: ServedPrefix, request: CompletionRequest, plan: Plan, tokenizer, context: int):
@@ -48,6 +54,8 @@ def completion_jobs(served: ServedPrefix, request: CompletionRequest, plan: Plan
     settings = request_settings(served, plan, request.max_tokens)
     search = search_settings(settings, tokenizer)
     keep = plan.logprobs if plan.logprobs is not None else (0 if plan.rank_by_logprob else None)
+    if served.seq2seq:
+        return seq2seq_jobs(served, request, plan, settings, search, tokenizer)
     rows = []
     for prompt in plan.prompts:
         ids = prompt_ids(served, prompt, tokenizer, settings, request.truncate_prompt)
@@ -62,6 +70,31 @@ def completion_jobs(served: ServedPrefix, request: CompletionRequest, plan: Plan
         seed = plan.sampling.seed
         rows.append([Job(ids, served.kv, search, sampling=replace(plan.sampling, seed=None if seed is None else seed + j),
                          logprobs=keep) for j in range(plan.draws)])  # fmt: skip
+    return rows
+
+
+def seq2seq_jobs(served, request, plan: Plan, settings: DecodeSettings, search, tokenizer) -> list[list[Job]]:
+    """An encoder-decoder's rows: each decoded alone by `generate` with the task's settings as the request changes
+    them (sampling: do_sample with its temperature and top-p, seeded; beams: the n best as num_return_sequences).
+    Log-probabilities are not computed for them (refused)."""
+    if plan.logprobs is not None or plan.rank_by_logprob:
+        field = "logprobs" if plan.logprobs is not None else "best_of"
+        raise ApiError(400, f"{field}: log-probabilities are not computed for encoder-decoder models", field,
+                       "unsupported_parameter")  # fmt: skip
+    kwargs = generate_kwargs(settings, tokenizer)
+    rows = []
+    for prompt in plan.prompts:
+        ids = prompt_ids(served, prompt, tokenizer, settings, request.truncate_prompt)
+        if plan.sampling is None:
+            rows.append(
+                [Job(ids, served.kv, search, returns=plan.n, generate={**kwargs, "num_return_sequences": plan.n})]
+            )
+            continue
+        sample = {**kwargs, "num_beams": 1, "do_sample": True, "temperature": plan.sampling.temperature,
+                  "top_p": plan.sampling.top_p}  # fmt: skip
+        seeds = [None if plan.sampling.seed is None else plan.sampling.seed + j for j in range(plan.draws)]
+        rows.append([Job(ids, served.kv, search, sampling=replace(plan.sampling, seed=seed), generate=sample)
+                     for seed in seeds])  # fmt: skip
     return rows
 
 

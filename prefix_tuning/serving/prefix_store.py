@@ -31,14 +31,18 @@ class ServedPrefix:
 
     name: str
     path: Path
-    kv: torch.Tensor
+    kv: torch.Tensor | dict[str, torch.Tensor]  # an encoder-decoder's: {encoder, decoder, cross}
     decoding: TaskDecoding
     prompt: tuple[int, ...]  # the task's source prompt ids (usually none)
     created: int  # file mtime, seconds
 
     @property
     def length(self) -> int:
-        return self.kv.shape[-2]
+        return next(iter(self.kv.values())).shape[-2] if isinstance(self.kv, dict) else self.kv.shape[-2]
+
+    @property
+    def seq2seq(self) -> bool:
+        return isinstance(self.kv, dict)
 
 
 def discover(directory: Path) -> dict[str, Path]:
@@ -81,7 +85,7 @@ def check_identity(metas: dict[Path, dict], identity: dict, served: str):
 class PrefixStore:
     """The servable prefixes of a folder, for one LM (identity, geometry, tokenizer, device)."""
 
-    def __init__(self, directory: Path, identity: dict, geometry: KVGeometry, tokenizer, device):
+    def __init__(self, directory: Path, identity: dict, geometry: KVGeometry | dict, tokenizer, device):
         self.directory = Path(directory)
         self.identity = {"base_model": identity["base_model"], "architecture": identity["architecture"]}
         self.geometry = geometry
@@ -120,8 +124,11 @@ class PrefixStore:
         """The prefix in `path`, or the one-line reason it cannot be served."""
         try:
             meta = read_metadata(path)
-            if "parts" in meta:
-                raise UserError(f"{path} is an encoder-decoder prefix; the server decodes causal LMs only")
+            if ("parts" in meta) != isinstance(self.geometry, dict):
+                kinds = ("an encoder-decoder", "a decoder-only")
+                prefix, base = kinds if "parts" in meta else kinds[::-1]
+                raise UserError(f"{path} is {prefix} prefix, but this server's base model {self.identity['base_model']} "
+                                f"is {base} LM: serve it from a server of its own")  # fmt: skip
             kv = load_prefix(path, self.identity, self.geometry)
             task = json.loads(meta.get("extra") or "{}").get("task")
             if not task:
@@ -131,4 +138,5 @@ class PrefixStore:
         except (UserError, OSError, ValueError) as err:
             return str(err)
         prompt = tuple(prompt_ids(self.tokenizer, decoding.source_prompt))
-        return ServedPrefix(name, path, kv.to(self.device), decoding, prompt, created)
+        kv = {part: t.to(self.device) for part, t in kv.items()} if isinstance(kv, dict) else kv.to(self.device)
+        return ServedPrefix(name, path, kv, decoding, prompt, created)

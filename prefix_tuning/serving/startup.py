@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from prefix_tuning.core.geometry import KVGeometry
+from prefix_tuning.core.seq2seq_architectures import seq2seq_geometries
 from prefix_tuning.errors import UserError
 from prefix_tuning.generation.decode import newline_token_ids
 from prefix_tuning.lm.loading import context_length
@@ -40,7 +41,8 @@ def build_serving(
     else:
         model_cfg = model_config_named(model)
     lm, tokenizer, identity = load_served_model(model_cfg, device or default_device())
-    store = PrefixStore(directory, identity, KVGeometry.of(lm.config), tokenizer, next(lm.parameters()).device)
+    geometry = seq2seq_geometries(lm.config) if lm.config.is_encoder_decoder else KVGeometry.of(lm.config)
+    store = PrefixStore(directory, identity, geometry, tokenizer, next(lm.parameters()).device)
     _, refused = store.scan()
     if refused:
         raise UserError(next(iter(refused.values())))

@@ -98,8 +98,15 @@ def test_bad_requests_get_json_errors_and_the_server_serves_on(tmp_path, write_p
     error = too_long.json()["error"]
     assert error["code"] == "context_length_exceeded" and "context of 512 tokens" in error["message"]
     greedy_many = served.complete("a", mrs[0], n=2, num_beams=1)
-    assert greedy_many.status_code == 400 and "returns at most that many beams" in greedy_many.json()["error"]["message"]
-    for field, value in (("suffix", "x"), ("logit_bias", {"50256": -100}), ("presence_penalty", 0.5), ("temprature", 0.5)):
+    assert (
+        greedy_many.status_code == 400 and "returns at most that many beams" in greedy_many.json()["error"]["message"]
+    )
+    for field, value in (
+        ("suffix", "x"),
+        ("logit_bias", {"50256": -100}),
+        ("presence_penalty", 0.5),
+        ("temprature", 0.5),
+    ):
         refused = served.complete("a", mrs[0], **{field: value})
         assert refused.status_code == 400 and refused.json()["error"]["param"] == field, field
         assert field in refused.json()["error"]["message"]

@@ -24,7 +24,9 @@ def test_an_api_key_guards_v1_and_leaves_health_and_metrics_open(tmp_path, write
     served = serve(tmp_path, api_key="s3cret")
     bare = served.client.get("/v1/models")
     assert bare.status_code == 401 and bare.json()["error"]["code"] == "invalid_api_key"
-    wrong = served.client.post("/v1/completions", json={"model": "a", "prompt": mrs[0]}, headers={"Authorization": "Bearer x"})
+    wrong = served.client.post(
+        "/v1/completions", json={"model": "a", "prompt": mrs[0]}, headers={"Authorization": "Bearer x"}
+    )
     assert wrong.status_code == 401
     api = openai.OpenAI(api_key="s3cret", base_url="http://testserver/v1", http_client=served.client, max_retries=0)
     assert api.completions.create(model="a", prompt=mrs[0], max_tokens=3).choices[0].text
@@ -113,7 +115,16 @@ def live_server(tmp_path, write_prefix):
 
     def start(*flags):
         port = free_port()
-        command = [sys.executable, "-m", "prefix_tuning.serve", "--prefixes", str(tmp_path), "--port", str(port), *flags]
+        command = [
+            sys.executable,
+            "-m",
+            "prefix_tuning.serve",
+            "--prefixes",
+            str(tmp_path),
+            "--port",
+            str(port),
+            *flags,
+        ]
         process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                    env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
         processes.append(process)
