@@ -197,3 +197,15 @@ def test_client_that_leaves_a_running_batch_stops_it(live, mrs):
     assert len(calls) == steps and served.batcher.snapshot()["rows"] == 0  # no step since, no answer computed
     assert len(calls) < 200
     assert httpx.get(f"{server.url}/health").json()["status"] == "ok"
+
+
+def test_a_client_that_leaves_a_stream_frees_its_rows(live, mrs):
+    server, served = live
+    body = {"model": "a", "prompt": mrs[2], "max_tokens": 400, "num_beams": 1, "stream": True}
+    with httpx.Client(timeout=30) as http, http.stream("POST", f"{server.url}/v1/completions", json=body) as response:
+        first = next(line for line in response.iter_lines() if line.startswith("data: {"))
+        assert '"text"' in first  # the stream started; now the client goes away
+    served.wait_until(lambda s: s["running"] == 0 and s["abandoned"] + s["cancelled"] >= 1)
+    steps = served.batcher.snapshot()["steps"]
+    time.sleep(0.3)
+    assert served.batcher.snapshot()["steps"] == steps and steps < 400  # no step since: its rows were freed
