@@ -54,3 +54,17 @@ def head_logits(head: nn.Module, hidden: torch.Tensor, out: torch.Tensor | None 
             raise ValueError("head_logits: `out` is for inference only (autograd needs its own logits)")
         return _FrozenHeadLogits.apply(hidden, weight)
     return _blocked_logits(hidden, weight, out)
+
+
+def lm_logits(lm, hidden: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """The LM's own output logits for hidden [rows, hidden_size]: the head (`head_logits`), then what the model
+    does to its logits after it: Cohere's `logit_scale`, Gemma 2/3's final soft-capping (tanh(x / c) x c)."""
+    logits = head_logits(lm.get_output_embeddings(), hidden, out=out)
+    config = lm.config.get_text_config(decoder=True)
+    scale = getattr(config, "logit_scale", None)
+    cap = getattr(config, "final_logit_softcapping", None)
+    if scale is not None:
+        logits = logits.mul_(scale) if out is not None else logits * scale
+    if cap:
+        logits = logits.div_(cap).tanh_().mul_(cap) if out is not None else torch.tanh(logits / cap) * cap
+    return logits

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from transformers import AttentionInterface
 
-from prefix_tuning.core.lm_head import head_logits
+from prefix_tuning.core.lm_head import lm_logits
 from prefix_tuning.training.label_loss import IGNORE_INDEX, TargetLoss, target_loss
 
 NAME = "prefix_packed"
@@ -62,8 +62,9 @@ def pack(examples: list[tuple[list[int], list[int]]], prefix_length: int) -> Pac
 
 
 def packed_attention(
-    module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None, packed_segments=(), **_
-):
+    module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None, packed_segments=(),
+    sliding_window=None, softcap=None, **kwargs,
+):  # fmt: skip
     """Block-diagonal causal attention over a packed sequence; the first L keys (the prefix) are seen by every block.
     query [1, heads, T, D]; key/value [1, kv_heads, L + T, D]; returns [1, T, heads, D].
 
@@ -72,6 +73,10 @@ def packed_attention(
     (`enable_gqa`) instead of repeated copies."""
     prefix = key.shape[2] - query.shape[2]
     lengths = [length for _, length in packed_segments]
+    if softcap is not None or kwargs.get("s_aux") is not None:  # never silently: lm/families.py keeps these off
+        raise NotImplementedError("packed attention implements no attention soft-capping or attention sinks")
+    if sliding_window is not None and prefix + max(lengths, default=0) > sliding_window:
+        raise NotImplementedError(f"packed attention cannot apply a sliding window of {sliding_window} tokens")
     if sum(lengths) != query.shape[2] or any(s != sum(lengths[:i]) for i, (s, _) in enumerate(packed_segments)):
         raise ValueError("packed segments must tile the sequence in order")
     grouped = key.shape[1] != query.shape[1]
@@ -113,5 +118,5 @@ def packed_loss(lm, batch: PackedBatch, cache, reduction: str) -> TargetLoss:
         ).last_hidden_state  # fmt: skip
     targets = batch.labels[0, 1:]
     selected = targets != IGNORE_INDEX
-    logits = head_logits(lm.get_output_embeddings(), hidden[0, :-1][selected])
+    logits = lm_logits(lm, hidden[0, :-1][selected])
     return target_loss(logits, targets[selected], batch.example_of_token[1:][selected], batch.examples, reduction)

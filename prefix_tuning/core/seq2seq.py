@@ -122,8 +122,10 @@ def install_seams(lm):
     if getattr(lm, "_prefix_tuning_seams", False):
         return
     arch = architecture(lm.config)
-    for module in arch.encoder_attention(lm):
+    for index, module in enumerate(arch.encoder_attention(lm)):
         module.register_forward_pre_hook(_use_encoder_prefix, with_kwargs=True)
+        if getattr(module, "layer_idx", 0) is None:  # mBART, Pegasus, Marian: encoder layers are built unnumbered
+            module.layer_idx = index  # (their encoders never pass a cache; the prefix's needs the layer)
     if (positions := arch.decoder_positions(lm)) is not None:
         positions.register_forward_pre_hook(_unshift_positions, with_kwargs=True)
     lm._prefix_tuning_seams = True

@@ -1,4 +1,6 @@
-"""Where the prefixes go in each supported encoder-decoder (BART, T5): one table entry per architecture."""
+"""Where the prefixes go in each supported encoder-decoder: one entry per layout. BART's serves mBART, Pegasus and
+Marian (the same module names; their sinusoidal or learned decoder positions take the same `position_ids`), T5's
+serves mT5."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,22 +31,20 @@ def _t5_geometries(c) -> dict:
     return {"encoder": encoder, "decoder": decoder, "cross": decoder}
 
 
-ARCHITECTURES = {
-    "bart": Architecture(
-        geometries=_bart_geometries,
-        encoder_attention=lambda lm: [layer.self_attn for layer in lm.model.encoder.layers],
-        cross_attention=lambda lm: [(d.encoder_attn.k_proj, d.encoder_attn.v_proj) for d in lm.model.decoder.layers],
-        decoder_positions=lambda lm: lm.model.decoder.embed_positions,
-    ),
-    "t5": Architecture(
-        geometries=_t5_geometries,
-        encoder_attention=lambda lm: [block.layer[0].SelfAttention for block in lm.encoder.block],
-        cross_attention=lambda lm: [
-            (b.layer[1].EncDecAttention.k, b.layer[1].EncDecAttention.v) for b in lm.decoder.block
-        ],
-        decoder_positions=lambda lm: None,
-    ),
-}
+_BART_LAYOUT = Architecture(
+    geometries=_bart_geometries,
+    encoder_attention=lambda lm: [layer.self_attn for layer in lm.model.encoder.layers],
+    cross_attention=lambda lm: [(d.encoder_attn.k_proj, d.encoder_attn.v_proj) for d in lm.model.decoder.layers],
+    decoder_positions=lambda lm: lm.model.decoder.embed_positions,
+)
+_T5_LAYOUT = Architecture(
+    geometries=_t5_geometries,
+    encoder_attention=lambda lm: [block.layer[0].SelfAttention for block in lm.encoder.block],
+    cross_attention=lambda lm: [(b.layer[1].EncDecAttention.k, b.layer[1].EncDecAttention.v) for b in lm.decoder.block],
+    decoder_positions=lambda lm: None,
+)
+ARCHITECTURES = {"bart": _BART_LAYOUT, "mbart": _BART_LAYOUT, "pegasus": _BART_LAYOUT, "marian": _BART_LAYOUT,
+                 "t5": _T5_LAYOUT, "mt5": _T5_LAYOUT}  # fmt: skip
 
 
 def architecture(config) -> Architecture:

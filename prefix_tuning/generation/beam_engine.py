@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import torch
 
 from prefix_tuning.core.causal import prefixed_inputs
-from prefix_tuning.core.lm_head import head_logits
+from prefix_tuning.core.lm_head import lm_logits
 from prefix_tuning.generation.beam_tree_attention import BeamTree, beam_tree
 from prefix_tuning.generation.beam_tree_cache import BeamTreeCache
 from prefix_tuning.generation.token_choice import Sampling, logprob_entries, sample
@@ -193,7 +193,7 @@ class BeamEngine:
             length = kv.shape[-2]
         inputs = prefixed_inputs(ids, mask, kv, len(items), self.lm.dtype)
         out = self.lm.base_model(**{**inputs, "use_cache": True})
-        logits = self.lm.get_output_embeddings()(out.last_hidden_state[:, -1]).float()
+        logits = lm_logits(self.lm, out.last_hidden_state[:, -1])
         layers = [(layer.keys, layer.values) for layer in out.cache.layers]
         results, width = [], length + ids.shape[1]
         for row, item in enumerate(items):
@@ -218,7 +218,7 @@ class BeamEngine:
 
     def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """The LM head on [rows, hidden], into the logits scratch (`core.lm_head`: blocks of the vocabulary)."""
-        return head_logits(self.lm.get_output_embeddings(), hidden, out=self.scratch[0, : hidden.shape[0]])
+        return lm_logits(self.lm, hidden, out=self.scratch[0, : hidden.shape[0]])
 
     def _advance(self, logits: torch.Tensor) -> list[Item]:
         done, keep, parents, tokens = [], [], [], []

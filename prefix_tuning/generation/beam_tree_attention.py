@@ -33,6 +33,12 @@ class BeamTree:
     beams: int
     _masks: dict = field(default_factory=dict)
 
+    def longest_history(self) -> int:
+        """The most columns any row attends to (its prefix, prompt and generated tokens), once per step."""
+        if "longest" not in self._masks:
+            self._masks["longest"] = int((self.bias == 0).sum(dim=1).max())
+        return self._masks["longest"]
+
     def mask_for(self, group: int) -> torch.Tensor:
         """The bias as an attention mask [inputs, 1, beams x group, width] (each row's for its `group` heads),
         made once per step and shared by the layers."""
@@ -65,7 +71,10 @@ def beam_tree_attention(module, query, key, value, attention_mask=None, dropout=
     tree = _CURRENT.get()
     if tree is None or query.shape[2] != 1:
         raise RuntimeError("beam-tree attention runs only inside `beam_tree`, one query token per row")
-    unsupported = [name for name in ("sliding_window", "softcap", "position_bias") if kwargs.get(name) is not None]
+    unsupported = [name for name in ("softcap", "position_bias", "s_aux") if kwargs.get(name) is not None]
+    window = kwargs.get("sliding_window")
+    if window is not None and tree.longest_history() > window:  # a window no history reaches changes nothing
+        unsupported.append(f"a sliding window of {window} tokens")
     if unsupported:
         raise NotImplementedError(f"beam-tree attention does not implement {', '.join(unsupported)}")
     rows, heads, _, dim = query.shape

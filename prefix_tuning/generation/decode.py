@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 from prefix_tuning.core.steered_lm import SteeredLM
 from prefix_tuning.errors import UserError
 from prefix_tuning.generation.beam_engine import BeamEngine, Item, SearchSettings
+from prefix_tuning.lm.families import family_of
 from prefix_tuning.settings import from_section
 from prefix_tuning.tasks.encoding import encode_source, encode_text
 from prefix_tuning.training.batching import pad_batch
@@ -142,9 +143,10 @@ def decode(
         return outputs
     kwargs = generate_kwargs(settings, tokenizer)
     side, pad_id = ("right", tokenizer.pad_token_id) if seq2seq else ("left", kwargs["pad_token_id"])
+    batch_size = settings.batch_size if seq2seq or fits_window(model, len(prompts[order[0]]), settings) else 1
     with tqdm(total=len(prompts), desc=desc, unit="input") as bar:
-        for start in range(0, len(order), settings.batch_size):
-            rows = order[start : start + settings.batch_size]
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
             ids, mask = pad_batch([prompts[i] for i in rows], pad_id, side)
             new = model.generate(ids.to(device), mask.to(device), **kwargs)
             for row, seq in zip(rows, new.tolist()):
@@ -162,10 +164,25 @@ def search_settings(settings: DecodeSettings, tokenizer) -> SearchSettings:
     )  # fmt: skip
 
 
+def fits_window(model: SteeredLM, prompt_length: int, settings: DecodeSettings) -> bool:
+    """Whether prefix + prompt + new tokens fit any sliding window of a causal LM. Past it, left padding would move
+    a row's tokens relative to the window (padding takes window slots), so rows decode alone."""
+    added = model.added_positions() if hasattr(model, "added_positions") else 0
+    return family_of(model.lm.config).fits_window(model.lm.config, added + prompt_length + settings.max_new_tokens)
+
+
 def uses_engine(model: SteeredLM, settings: DecodeSettings) -> bool:
-    """The beam engine decodes causal models that say they fit it, with the processors it implements."""
-    return (
-        getattr(model, "engine_ready", False)
-        and not model.lm.config.is_encoder_decoder
-        and settings.no_repeat_ngram_size == 0
+    """The beam engine decodes causal models that say they fit it, with the processors it implements, on a family
+    whose engine is proven equal to `generate` (`lm/families.py`), inside any sliding window."""
+    if not getattr(model, "engine_ready", False) or model.lm.config.is_encoder_decoder:
+        return False
+    added = model.added_positions() if hasattr(model, "added_positions") else 0
+    return engine_fits(model.lm, added + settings.max_source_tokens + 1 + settings.max_new_tokens) and (
+        settings.no_repeat_ngram_size == 0
     )
+
+
+def engine_fits(lm, span: int) -> bool:
+    """Whether the beam engine may decode `span` tokens (prefix, prompt and new tokens) with this LM."""
+    family = family_of(lm.config)
+    return family.fused_decoding and family.fits_window(lm.config, span)

@@ -2,10 +2,11 @@
 tiny random models."""
 
 import torch
-from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
 from prefix_tuning.errors import UserError
 from prefix_tuning.lm.embedded import SMOLLM2_HF_ID, gpt2_tokenizer, smollm2_path
+from prefix_tuning.lm.families import family_of
 from prefix_tuning.lm.layers import checkpoint_frozen_layers
 from prefix_tuning.lm.tiny import tiny_random
 
@@ -34,26 +35,15 @@ def load_base_model(model_cfg, tokenizer=None):
     if source == "embedded_smollm2":
         model = AutoModelForCausalLM.from_pretrained(smollm2_path(), dtype=dtype)
     elif source == "hub":
-        auto = AutoModelForSeq2SeqLM if model_cfg.get("kind", "causal") == "seq2seq" else AutoModelForCausalLM
-        try:
-            model = auto.from_pretrained(model_cfg.hf_id, dtype=dtype)
-        except OSError as err:
-            offline = (
-                "model=tiny-bart or model=tiny-t5 (tests only)"
-                if auto is AutoModelForSeq2SeqLM
-                else "model=smollm2-135m"
-            )
-            raise UserError(
-                f"cannot load {model_cfg.hf_id!r} from the hub or local cache ({err.__class__.__name__}); "
-                f"offline, use {offline}"
-            ) from None
+        model = _hub_model(model_cfg, dtype)
     elif source == "tiny_random":
         tokenizer = tokenizer or load_tokenizer(model_cfg)
-        sizes = dict(model_cfg.sizes)
+        sizes = dict(model_cfg.get("sizes") or {})
         model = tiny_random(model_cfg.arch, len(tokenizer), tokenizer.eos_token_id, model_cfg.get("seed", 0), **sizes)
         model = model.to(dtype)
     else:
         raise UserError(f"unknown model source {source!r}; choose embedded_smollm2, hub or tiny_random")
+    family_of(model.config)  # an unsupported architecture fails here, naming the supported families
     model.requires_grad_(False)
     model.eval()
     if model_cfg.get("gradient_checkpointing", False):
@@ -64,6 +54,29 @@ def load_base_model(model_cfg, tokenizer=None):
             )
         checkpoint_frozen_layers(model)
     return model
+
+
+def _hub_model(model_cfg, dtype):
+    """A hub checkpoint, its family read from its config (`model.kind`, when given, must agree)."""
+    hf_id = model_cfg.get("hf_id")
+    if not hf_id:
+        raise UserError("model=hub needs model.hf_id=<a Hugging Face model id or local folder>")
+    try:
+        config = AutoConfig.from_pretrained(hf_id)
+    except (OSError, ValueError) as err:
+        offline = (
+            "model=tiny-bart or model=tiny-t5 (tests only)"
+            if model_cfg.get("kind") == "seq2seq"
+            else "model=smollm2-135m"
+        )
+        raise UserError(
+            f"cannot load {hf_id!r} from the hub or local cache ({err.__class__.__name__}); offline, use {offline}"
+        ) from None
+    family = family_of(config)
+    if model_cfg.get("kind") and model_cfg.kind != family.kind:
+        raise UserError(f"model.kind={model_cfg.kind} but {hf_id!r} is a {family.name} ({family.kind}) checkpoint")
+    auto = AutoModelForSeq2SeqLM if family.kind == "seq2seq" else AutoModelForCausalLM
+    return auto.from_pretrained(hf_id, dtype=dtype)
 
 
 def model_identity(model_cfg, model) -> str:
@@ -81,4 +94,6 @@ def context_length(model) -> int:
     for name in ("n_positions", "max_position_embeddings"):
         if getattr(config, name, None):
             return int(getattr(config, name))
+    if config.model_type == "bloom" or getattr(config, "alibi", False):
+        return 2**31 - 1  # ALiBi: no position table, so no limit the positions set
     raise ValueError(f"cannot tell the context length of {type(model).__name__}")

@@ -26,6 +26,7 @@ from torch import nn
 from prefix_tuning.core.activations import lm_kv
 from prefix_tuning.core.causal import prefix_cache, real_token_positions
 from prefix_tuning.core.geometry import KVGeometry
+from prefix_tuning.core.lm_head import lm_logits
 from prefix_tuning.core.prefix_encoder import FixedPrefix, PrefixEncoder
 from prefix_tuning.core.steered_lm import SteeredLM
 from prefix_tuning.core.word_init import init_token_ids
@@ -120,7 +121,7 @@ class InfixLM(SteeredLM):
             position_ids=positions, cache=cache, use_cache=False,
         ).last_hidden_state  # fmt: skip
         if labels is None:
-            return self.lm.get_output_embeddings()(hidden)
+            return lm_logits(self.lm, hidden)
         tail_labels = pad_batch(tail_labels, IGNORE_INDEX, "right")[0].to(device)
         return shifted_label_loss(self.lm, hidden, tail_labels, reduction)
 

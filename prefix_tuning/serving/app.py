@@ -189,7 +189,7 @@ def create_app(serving: Serving) -> FastAPI:
         decoding = plan(body, served.decoding.settings.num_beams)
         if body.stream:
             check_streamable(decoding, body)
-        rows = completion_jobs(served, body, decoding, serving.tokenizer, serving.context)
+        rows = completion_jobs(served, body, decoding, serving.tokenizer, serving.context, serving.batcher.lm)
         jobs = [job for jobs in rows for job in jobs]
         admit(serving, jobs)
         if body.stream:

@@ -2,11 +2,15 @@
 
 The identity (`base_model`) is what `lm.loading.model_identity` wrote at training time; the model config
 whose identity matches (configs/model/*.yaml) loads it, so tiny test models, the embedded SmolLM2 and hub
-models are served alike. An id no config names is loaded from the hub.
+models are served alike. A tiny model of a family with no config of its own (`tiny-random-<type>-seed<n>`, as
+`model_identity` names them) is rebuilt from the family table; an id no config names is loaded from the hub.
 """
+
+import re
 
 from omegaconf import DictConfig, OmegaConf
 
+from prefix_tuning.lm.families import BY_TYPE
 from prefix_tuning.lm.loading import load_base_model, load_tokenizer, model_identity
 from prefix_tuning.paths import CONFIG_DIR
 
@@ -25,6 +29,10 @@ def model_config_for(base_model: str) -> DictConfig:
         cfg = OmegaConf.load(path)
         if model_identity(cfg, None) == base_model:
             return cfg
+    tiny = re.fullmatch(r"tiny-random-(\w+)-seed(\d+)", base_model)
+    if tiny and tiny.group(1) in BY_TYPE:  # the family's default tiny sizes, as `model=tiny-<family>` builds them
+        return OmegaConf.create({"name": base_model, "source": "tiny_random", "arch": tiny.group(1),
+                                 "seed": int(tiny.group(2)), "dtype": "float32"})  # fmt: skip
     return OmegaConf.create({"name": base_model, "source": "hub", "hf_id": base_model, "dtype": "float32"})
 
 

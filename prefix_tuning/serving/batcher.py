@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from prefix_tuning.core.causal import causal_generate
 from prefix_tuning.core.seq2seq import seq2seq_generate
 from prefix_tuning.generation.beam_engine import BeamEngine, Item, SearchSettings
 from prefix_tuning.generation.token_choice import Sampling
@@ -38,7 +39,7 @@ class Job:
     logprobs: int | None = None
     returns: int = 1
     progress: Callable[[list[int]], None] | None = None  # called from the worker with its tokens so far (1 beam)
-    generate: dict | None = None  # an encoder-decoder's row: `generate` keyword arguments (it is decoded alone)
+    generate: dict | None = None  # a row decoded alone by `generate`: its keyword arguments
     future: Future = field(default_factory=Future)
     results: list | None = None
     arrived: float = field(default_factory=time.monotonic)
@@ -56,7 +57,7 @@ class Batcher:
         self._paused = self._stopped = False
         self._thread: threading.Thread | None = None
         self._engines: dict[SearchSettings, BeamEngine] = {}
-        self._alone: list[Job] = []  # encoder-decoder rows, each decoded by `generate` alone
+        self._alone: list[Job] = []  # rows each decoded by `generate` alone
         self.stats = {"steps": 0, "rows": 0, "item_steps": 0, "cancelled": 0, "abandoned": 0, "largest_batch": 0}
         # rows: requests answered; item_steps: requests decoded, summed over steps (/ steps: the mean batch)
 
@@ -154,7 +155,8 @@ class Batcher:
         return True
 
     def _decode_alone(self):
-        """One encoder-decoder row with `generate` (its three prefixes; sampling seeded per row)."""
+        """One row with `generate`: an encoder-decoder's (its three prefixes) or a causal family's the engine is not
+        proven on (`lm/families.py`); sampling seeded per row."""
         job = self._alone.pop(0)
         if job.abandoned or job.future.done():
             return
@@ -163,8 +165,9 @@ class Batcher:
                 torch.manual_seed(job.sampling.seed)
             ids = torch.tensor([job.ids], device=self.lm.device)
             with torch.no_grad():
-                out = seq2seq_generate(self.lm, ids, torch.ones_like(ids), job.kv, **job.generate)
-            results = [(row.tolist(), None) for row in out]  # the generated decoder tokens, best first
+                run = seq2seq_generate if self.lm.config.is_encoder_decoder else causal_generate
+                out = run(self.lm, ids, torch.ones_like(ids), job.kv, **job.generate)
+            results = [(row.tolist(), None) for row in out]  # the generated tokens, best first
         except Exception as err:  # this request gets the error; the worker goes on serving
             job.future.set_exception(err)
             return

@@ -10,7 +10,14 @@ import time
 import uuid
 from dataclasses import replace
 
-from prefix_tuning.generation.decode import DecodeSettings, cut_at_eos, generate_kwargs, output_text, search_settings
+from prefix_tuning.generation.decode import (
+    DecodeSettings,
+    cut_at_eos,
+    engine_fits,
+    generate_kwargs,
+    output_text,
+    search_settings,
+)
 from prefix_tuning.serving.batcher import Job
 from prefix_tuning.serving.completion_request import ApiError, CompletionRequest, Plan
 from prefix_tuning.serving.prefix_store import ServedPrefix
@@ -49,53 +56,48 @@ def prompt_ids(served: ServedPrefix, prompt: str, tokenizer, settings: DecodeSet
     return ids if served.seq2seq else encode_source(tokenizer, prompt, settings.max_source_tokens, list(served.prompt))
 
 
-def completion_jobs(served: ServedPrefix, request: CompletionRequest, plan: Plan, tokenizer, context: int):
-    """Per prompt, its rows: one for search (it returns the n best beams), best_of draws for sampling."""
+def completion_jobs(served: ServedPrefix, request: CompletionRequest, plan: Plan, tokenizer, context: int, lm=None):
+    """Per prompt, its rows: one for search (it returns the n best beams), best_of draws for sampling. A row goes to
+    the beam engine, or, for an encoder-decoder or a family the engine is not proven on (`lm/families.py`: `lm`'s
+    family, and any sliding window the row's span would exceed), to `generate` alone (`generate_jobs`)."""
     settings = request_settings(served, plan, request.max_tokens)
     search = search_settings(settings, tokenizer)
     keep = plan.logprobs if plan.logprobs is not None else (0 if plan.rank_by_logprob else None)
-    if served.seq2seq:
-        return seq2seq_jobs(served, request, plan, settings, search, tokenizer)
     rows = []
     for prompt in plan.prompts:
         ids = prompt_ids(served, prompt, tokenizer, settings, request.truncate_prompt)
         total = len(ids) + served.length + settings.max_new_tokens
-        if total > context:
+        if not served.seq2seq and total > context:
             raise ApiError(400, f"prompt ({len(ids)} tokens) + prefix ({served.length}) + max_tokens "
                            f"({settings.max_new_tokens}) = {total} tokens exceeds the model's context of {context} "
                            "tokens", "max_tokens", "context_length_exceeded")  # fmt: skip
-        if plan.sampling is None:
+        if served.seq2seq or (lm is not None and not engine_fits(lm, total)):
+            rows.append(generate_jobs(served, ids, plan, settings, search, tokenizer))
+        elif plan.sampling is None:
             rows.append([Job(ids, served.kv, search, logprobs=keep, returns=plan.n)])
-            continue
-        seed = plan.sampling.seed
-        rows.append([Job(ids, served.kv, search, sampling=replace(plan.sampling, seed=None if seed is None else seed + j),
-                         logprobs=keep) for j in range(plan.draws)])  # fmt: skip
+        else:
+            seed = plan.sampling.seed
+            rows.append([Job(ids, served.kv, search, sampling=replace(plan.sampling, seed=None if seed is None else seed + j),
+                             logprobs=keep) for j in range(plan.draws)])  # fmt: skip
     return rows
 
 
-def seq2seq_jobs(served, request, plan: Plan, settings: DecodeSettings, search, tokenizer) -> list[list[Job]]:
-    """An encoder-decoder's rows: each decoded alone by `generate` with the task's settings as the request changes
-    them (sampling: do_sample with its temperature and top-p, seeded; beams: the n best as num_return_sequences).
-    Log-probabilities are not computed for them (refused)."""
+def generate_jobs(served, ids: list[int], plan: Plan, settings: DecodeSettings, search, tokenizer) -> list[Job]:
+    """A prompt's rows decoded alone by `generate` with the task's settings as the request changes them (sampling:
+    do_sample with its temperature and top-p, seeded; beams: the n best as num_return_sequences). Log-probabilities
+    are not computed for them (refused)."""
     if plan.logprobs is not None or plan.rank_by_logprob:
         field = "logprobs" if plan.logprobs is not None else "best_of"
-        raise ApiError(400, f"{field}: log-probabilities are not computed for encoder-decoder models", field,
+        whom = "encoder-decoder models" if served.seq2seq else "this model family (decoded by generate)"
+        raise ApiError(400, f"{field}: log-probabilities are not computed for {whom}", field,
                        "unsupported_parameter")  # fmt: skip
     kwargs = generate_kwargs(settings, tokenizer)
-    rows = []
-    for prompt in plan.prompts:
-        ids = prompt_ids(served, prompt, tokenizer, settings, request.truncate_prompt)
-        if plan.sampling is None:
-            rows.append(
-                [Job(ids, served.kv, search, returns=plan.n, generate={**kwargs, "num_return_sequences": plan.n})]
-            )
-            continue
-        sample = {**kwargs, "num_beams": 1, "do_sample": True, "temperature": plan.sampling.temperature,
-                  "top_p": plan.sampling.top_p}  # fmt: skip
-        seeds = [None if plan.sampling.seed is None else plan.sampling.seed + j for j in range(plan.draws)]
-        rows.append([Job(ids, served.kv, search, sampling=replace(plan.sampling, seed=seed), generate=sample)
-                     for seed in seeds])  # fmt: skip
-    return rows
+    if plan.sampling is None:
+        return [Job(ids, served.kv, search, returns=plan.n, generate={**kwargs, "num_return_sequences": plan.n})]
+    sample = {**kwargs, "num_beams": 1, "do_sample": True, "temperature": plan.sampling.temperature,
+              "top_p": plan.sampling.top_p}  # fmt: skip
+    seeds = [None if plan.sampling.seed is None else plan.sampling.seed + j for j in range(plan.draws)]
+    return [Job(ids, served.kv, search, sampling=replace(plan.sampling, seed=seed), generate=sample) for seed in seeds]
 
 
 def job_answers(plan: Plan, job: Job) -> list[tuple[list[int], list | None]]:

@@ -12,7 +12,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from prefix_tuning.core.lm_head import head_logits
+from prefix_tuning.core.lm_head import lm_logits
 
 IGNORE_INDEX = -100
 REDUCTIONS = ("sequence_sum", "token_mean")
@@ -47,7 +47,7 @@ def shifted_label_loss(lm, hidden: torch.Tensor, labels: torch.Tensor, reduction
     targets = labels[:, 1:]
     selected = targets != IGNORE_INDEX
     rows = torch.nonzero(selected, as_tuple=True)[0]
-    logits = head_logits(lm.get_output_embeddings(), hidden[:, :-1][selected])
+    logits = lm_logits(lm, hidden[:, :-1][selected])
     return target_loss(logits, targets[selected], rows, labels.shape[0], reduction)
 
 

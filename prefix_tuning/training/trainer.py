@@ -17,6 +17,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from prefix_tuning.core.packing import pack
 from prefix_tuning.errors import UserError
+from prefix_tuning.lm.families import family_of
 from prefix_tuning.training.batching import collate_training, ordered_batches
 from prefix_tuning.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from prefix_tuning.training.model_selection import BestCheckpoint, DevCurve, dev_loss
@@ -35,9 +36,14 @@ def make_accelerator(mixed_precision: str = "auto") -> Accelerator:
     return Accelerator(mixed_precision=mixed_precision, cpu=not torch.cuda.is_available())
 
 
-def packing_start(model) -> int | None:
-    """Where real tokens' positions start in a packed batch (the prefix length), or None if the model takes padded batches."""
-    return model.added_positions() if getattr(model, "packing_ready", False) else None
+def packing_start(model, longest: int) -> int | None:
+    """Where real tokens' positions start in a packed batch (the prefix length), or None if the model takes padded
+    batches: a method that packs, on a family whose packed attention is proven equal (`lm/families.py`), with
+    prefix + the longest example inside any sliding window."""
+    if not getattr(model, "packing_ready", False):
+        return None
+    start, family = model.added_positions(), family_of(model.lm.config)
+    return start if family.fused_training and family.fits_window(model.lm.config, start + longest) else None
 
 
 def _dev_summary(curve: DevCurve) -> dict:
@@ -101,7 +107,7 @@ def train_method(
     wrapped = accelerator.prepare(model)
     model.train()
 
-    packed_positions = packing_start(model) if settings.packing else None
+    packed_positions = packing_start(model, max(lengths)) if settings.packing else None
 
     def make_batch(chosen, device) -> dict:
         """The examples packed end to end (no padding: core/packing.py), or right-padded."""
