@@ -106,5 +106,7 @@ def test_refuses_to_run_outside_a_decoding_step_or_with_attention_it_does_not_im
         beam_tree_attention(_Layer(), q, q, q, None)
     lm = SimpleNamespace(config=SimpleNamespace(_attn_implementation="sdpa"))
     tree = BeamTree([q[:1]] * 2, [q[:1]] * 2, torch.zeros(2, 2), 2)
-    with beam_tree(lm, tree), pytest.raises(NotImplementedError, match="sliding_window"):
-        beam_tree_attention(_Layer(), q, q, q, None, sliding_window=4096)
+    with beam_tree(lm, tree), pytest.raises(NotImplementedError, match="a sliding window of 1 tokens"):
+        beam_tree_attention(_Layer(), q, q, q, None, sliding_window=1)  # the rows attend to 2 columns
+    with beam_tree(lm, tree), pytest.raises(NotImplementedError, match="softcap"):
+        beam_tree_attention(_Layer(), q, q, q, None, softcap=30.0)
