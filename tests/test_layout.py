@@ -37,3 +37,18 @@ def test_package_root_holds_entry_points_and_a_few_shared_modules():
 def test_no_file_over_400_lines():
     lengths = {str(p.relative_to(REPO_ROOT)): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
     assert {path: n for path, n in lengths.items() if n > MAX_LINES} == {}
+
+
+def test_no_folder_imports_one_that_imports_it_back():
+    """The package's folders form layers: a folder may import another only if that one never imports it back
+    (lazy imports inside functions count too)."""
+    folders = {path.name for path in PACKAGE.iterdir() if path.is_dir() and (path / "__init__.py").exists()}
+    uses = {folder: set() for folder in folders}
+    for folder in folders:
+        for path in (PACKAGE / folder).rglob("*.py"):
+            for name in imported_modules(path):
+                parts = name.split(".")
+                if parts[0] == "prefix_tuning" and len(parts) > 1 and parts[1] in folders and parts[1] != folder:
+                    uses[folder].add(parts[1])
+    mutual = sorted({tuple(sorted((a, b))) for a in folders for b in uses[a] if a in uses[b]})
+    assert mutual == []

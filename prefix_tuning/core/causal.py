@@ -10,9 +10,9 @@ together; the functions are shared with the ablations (infix, embedding-only) an
 import torch
 from transformers import DynamicCache
 
+from prefix_tuning.core.label_loss import shifted_label_loss
 from prefix_tuning.core.packing import packed_loss
 from prefix_tuning.core.steered_lm import SteeredLM
-from prefix_tuning.training.label_loss import shifted_label_loss
 
 
 def prefix_cache(kv: torch.Tensor | None, batch_size: int, dtype: torch.dtype) -> DynamicCache | None:

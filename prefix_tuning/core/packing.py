@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from transformers import AttentionInterface
 
+from prefix_tuning.core.label_loss import IGNORE_INDEX, TargetLoss, target_loss
 from prefix_tuning.core.lm_head import lm_logits
-from prefix_tuning.training.label_loss import IGNORE_INDEX, TargetLoss, target_loss
 
 NAME = "prefix_packed"
 

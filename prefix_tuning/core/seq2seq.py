@@ -34,11 +34,11 @@ from transformers.cache_utils import DynamicLayer
 
 from prefix_tuning.core.causal import with_prefix_mask
 from prefix_tuning.core.geometry import KVGeometry
+from prefix_tuning.core.label_loss import aligned_label_loss
 from prefix_tuning.core.prefix_config import PrefixConfig
 from prefix_tuning.core.prefix_encoder import FixedPrefix, PrefixEncoder
 from prefix_tuning.core.seq2seq_architectures import architecture, seq2seq_geometries
 from prefix_tuning.core.steered_lm import SteeredLM
-from prefix_tuning.training.label_loss import aligned_label_loss
 
 PARTS = ("encoder", "decoder", "cross")  # encoder self-attention, decoder self-attention, cross-attention
 ENCODER_PREFIX_KWARG = "encoder_prefix"

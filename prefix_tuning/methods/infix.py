@@ -26,6 +26,7 @@ from torch import nn
 from prefix_tuning.core.activations import lm_kv
 from prefix_tuning.core.causal import prefix_cache, real_token_positions
 from prefix_tuning.core.geometry import KVGeometry
+from prefix_tuning.core.label_loss import IGNORE_INDEX, shifted_label_loss
 from prefix_tuning.core.lm_head import lm_logits
 from prefix_tuning.core.prefix_encoder import FixedPrefix, PrefixEncoder
 from prefix_tuning.core.steered_lm import SteeredLM
@@ -34,7 +35,6 @@ from prefix_tuning.methods.options import require_causal_lm
 from prefix_tuning.methods.prefix import prefix_config
 from prefix_tuning.tensor_files import load_tensors, save_tensors
 from prefix_tuning.training.batching import pad_batch
-from prefix_tuning.training.label_loss import IGNORE_INDEX, shifted_label_loss
 
 NAME = "infix"
 INFIX_FILE = "infix.safetensors"

@@ -7,8 +7,8 @@ A `prompt` (token ids) goes before every source: a discrete prompt such as the l
 baseline's init words (`task.source_prompt`, tokenized by `prompt_ids`) or few-shot demonstrations.
 """
 
+from prefix_tuning.core.label_loss import IGNORE_INDEX
 from prefix_tuning.tasks.records import Pair
-from prefix_tuning.training.label_loss import IGNORE_INDEX
 
 
 def prompt_ids(tokenizer, text: str | None) -> list[int]:

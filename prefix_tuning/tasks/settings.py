@@ -55,8 +55,8 @@ class TaskSettings:
     @classmethod
     def from_config(cls, task_cfg) -> "TaskSettings":
         """The checked settings of a composed `task:` section (its decoding section checked too)."""
-        from prefix_tuning.generation.decode import DecodeSettings
         from prefix_tuning.settings import from_section
+        from prefix_tuning.tasks.decoding import DecodeSettings
 
         values = OmegaConf.to_container(task_cfg, resolve=True) if OmegaConf.is_config(task_cfg) else dict(task_cfg)
         settings = from_section(cls, values, "task")

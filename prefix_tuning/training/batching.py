@@ -5,7 +5,7 @@ import random
 
 import torch
 
-from prefix_tuning.training.label_loss import IGNORE_INDEX
+from prefix_tuning.core.label_loss import IGNORE_INDEX
 
 
 def pad_batch(sequences: list[list[int]], pad_id: int, side: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -2,10 +2,10 @@
 
 from dataclasses import dataclass
 
+from prefix_tuning.core.label_loss import REDUCTIONS
 from prefix_tuning.errors import UserError
 from prefix_tuning.settings import from_section
 from prefix_tuning.training.batching import BATCH_ORDERS
-from prefix_tuning.training.label_loss import REDUCTIONS
 
 
 @dataclass(frozen=True)

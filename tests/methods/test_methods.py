@@ -9,6 +9,7 @@ import torch
 
 from prefix_tuning import methods, pipeline
 from prefix_tuning.core.causal import PrefixLM
+from prefix_tuning.core.label_loss import IGNORE_INDEX
 from prefix_tuning.errors import UserError
 from prefix_tuning.lm.layers import decoder_layers, final_norm
 from prefix_tuning.lm.loading import load_base_model, load_tokenizer
@@ -19,7 +20,6 @@ from prefix_tuning.pipeline import train_run as run_training
 from prefix_tuning.tasks.encoding import encode_pair, encode_source
 from prefix_tuning.tasks.records import Pair
 from prefix_tuning.training.batching import collate_training, pad_batch
-from prefix_tuning.training.label_loss import IGNORE_INDEX
 
 # method config -> learning rate for a few steps on a tiny random model
 METHOD_LRS = {

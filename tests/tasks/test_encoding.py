@@ -1,8 +1,8 @@
 """The exact token layout of a training example and a decoding prompt (GPT-2's real BPE)."""
 
+from prefix_tuning.core.label_loss import IGNORE_INDEX
 from prefix_tuning.tasks.encoding import encode_pair, encode_source, prompt_ids
 from prefix_tuning.tasks.records import Pair
-from prefix_tuning.training.label_loss import IGNORE_INDEX
 
 
 def test_training_example_is_space_source_eos_space_target_eos(tiny_tokenizer):
