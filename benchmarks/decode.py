@@ -36,15 +36,15 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.matmul_peak import matmul_flops_per_token, matmul_peak_flops  # noqa: E402
-from prefix_tuning.core.causal import PrefixLM  # noqa: E402
 from prefix_tuning.core.geometry import KVGeometry  # noqa: E402
-from prefix_tuning.core.prefix_encoder import FixedPrefix  # noqa: E402
-from prefix_tuning.core.word_init import word_activations  # noqa: E402
 from prefix_tuning.generation import decode as decode_module  # noqa: E402
+from prefix_tuning.prefix.causal import PrefixLM  # noqa: E402
+from prefix_tuning.prefix.encoder import FixedPrefix  # noqa: E402
+from prefix_tuning.prefix.file_format import load_prefix  # noqa: E402
+from prefix_tuning.prefix.word_init import word_activations  # noqa: E402
 from prefix_tuning.serving.base_model import load_served_model, model_config_named  # noqa: E402
 from prefix_tuning.serving.task_decoding import task_decoding  # noqa: E402
 from prefix_tuning.tasks.e2e.data import load_eval  # noqa: E402
-from prefix_tuning.tensor_files import load_prefix  # noqa: E402
 
 
 class Recorder:

@@ -34,10 +34,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from prefix_tuning.core.geometry import KVGeometry  # noqa: E402
-from prefix_tuning.core.word_init import word_activations  # noqa: E402
+from prefix_tuning.prefix.file_format import load_prefix, save_prefix  # noqa: E402
+from prefix_tuning.prefix.word_init import word_activations  # noqa: E402
 from prefix_tuning.serving.base_model import load_served_model, model_config_named  # noqa: E402
 from prefix_tuning.tasks.e2e.data import load_eval  # noqa: E402
-from prefix_tuning.tensor_files import load_prefix, save_prefix  # noqa: E402
 
 
 def write_prefixes(directory: Path, count: int, model: str, base: Path | None, seed: int = 0) -> dict:

@@ -5,7 +5,7 @@
 Each variant runs in its own process (so peak memory is its own) on the same examples:
   peft          PEFT PrefixTuning (MLP projection 512), batches of a shuffled order (a plain DataLoader), padded
   ours-same     our step on exactly PEFT's batches (the same examples per batch), packed as our trainer packs them
-                (core/packing.py: no padding, the LM head only where there is a label)
+                (prefix/packing.py: no padding, the LM head only where there is a label)
   ours-grouped  our step on length-grouped batches of the same examples (what our trainer does), packed
 Prints a table (s/step, real tokens/s, peak RSS, fraction of the limit) and writes
 results/benchmarks/train_step.json.
@@ -48,13 +48,13 @@ def run_variant(variant: str, steps: int, batch_size: int) -> dict:
     from omegaconf import OmegaConf
 
     from benchmarks.matmul_peak import matmul_flops_per_token, matmul_peak_flops
-    from prefix_tuning.core.causal import PrefixLM
     from prefix_tuning.core.geometry import KVGeometry
-    from prefix_tuning.core.packing import pack
-    from prefix_tuning.core.prefix_config import PrefixConfig
-    from prefix_tuning.core.prefix_encoder import PrefixEncoder
     from prefix_tuning.lm.loading import load_base_model, load_tokenizer
     from prefix_tuning.methods.options import options
+    from prefix_tuning.prefix.causal import PrefixLM
+    from prefix_tuning.prefix.config import PrefixConfig
+    from prefix_tuning.prefix.encoder import PrefixEncoder
+    from prefix_tuning.prefix.packing import pack
     from prefix_tuning.tasks.e2e import data as e2e
     from prefix_tuning.tasks.encoding import encode_pair
     from prefix_tuning.training.batching import collate_training

@@ -12,14 +12,14 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from prefix_tuning import methods
-from prefix_tuning.core.causal import PrefixLM
-from prefix_tuning.core.seq2seq import Seq2SeqPrefixLM
-from prefix_tuning.core.word_init import init_token_ids
 from prefix_tuning.errors import UserError
 from prefix_tuning.generation.chat_prompt import ChatPrompt
 from prefix_tuning.generation.decode import DecodeSettings, decode
 from prefix_tuning.lm.loading import context_length, load_base_model, load_tokenizer, model_identity
 from prefix_tuning.paths import code_version
+from prefix_tuning.prefix.causal import PrefixLM
+from prefix_tuning.prefix.seq2seq import Seq2SeqPrefixLM
+from prefix_tuning.prefix.word_init import init_token_ids
 from prefix_tuning.reporting.loss_plot import plot_loss
 from prefix_tuning.sweeps.run_records import RESTORED_MARK
 from prefix_tuning.tasks import registry

@@ -22,6 +22,14 @@ def from_section(cls, values, section: str):
     return cls(**values)
 
 
+def method_options(method_cfg) -> dict:
+    """A method's options (`configs/method/<file>.yaml`) without its name and run-name tag, as plain Python values."""
+    values = OmegaConf.to_container(method_cfg, resolve=True) if OmegaConf.is_config(method_cfg) else dict(method_cfg)
+    values.pop("name", None)
+    values.pop("tag", None)
+    return values
+
+
 def _pick(table, key):
     """`${pick:${table8.prefix},${task.train_size}}`: the entry of a config mapping for a key of any type."""
     if table is None or str(key) not in table:

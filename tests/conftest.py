@@ -12,10 +12,10 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from prefix_tuning.core.geometry import KVGeometry
-from prefix_tuning.core.prefix_config import PrefixConfig
 from prefix_tuning.lm.loading import load_base_model, load_tokenizer
 from prefix_tuning.methods.options import options
 from prefix_tuning.paths import CONFIG_DIR, REPO_ROOT, data_dir
+from prefix_tuning.prefix.config import PrefixConfig
 
 TINY_MODELS = ("tiny-gpt2", "tiny-llama")
 

@@ -3,8 +3,8 @@ appendix: Table 6 hyperparameters, Table 8 low-data steps/epochs, the low-data a
 
 import pytest
 
-from prefix_tuning.core.word_init import with_word_length
-from prefix_tuning.methods.prefix import prefix_config as method_prefix_config
+from prefix_tuning.prefix.method import prefix_config as method_prefix_config
+from prefix_tuning.prefix.word_init import with_word_length
 
 # Table 6 (and appendix A): cell -> (lr, epochs, batch, L); L None: no prefix
 TABLE6 = {

@@ -6,11 +6,12 @@ import json
 import pytest
 import torch
 
-from prefix_tuning.core.causal import PrefixLM
 from prefix_tuning.core.geometry import KVGeometry
-from prefix_tuning.core.prefix_encoder import FixedPrefix, PrefixEncoder
 from prefix_tuning.errors import UserError
-from prefix_tuning.tensor_files import atomic_dir, load_module, load_prefix, read_metadata, save_module, save_prefix
+from prefix_tuning.prefix.causal import PrefixLM
+from prefix_tuning.prefix.encoder import FixedPrefix, PrefixEncoder
+from prefix_tuning.prefix.file_format import load_prefix, save_prefix
+from prefix_tuning.tensor_files import atomic_dir, load_module, read_metadata, save_module
 
 GEOMETRY = KVGeometry(n_layers=2, n_kv_heads=2, head_dim=16, hidden_size=64)
 IDENTITY = {"base_model": "tiny", "architecture": "llama", "task": "e2e"}

@@ -1,9 +1,8 @@
-"""The paper's method, readable top to bottom:
+"""What every method shares below it: the frozen LM's forward pieces and loss.
 
-- `geometry.py`: what a prefix must match (layers x kv-heads x head size of the frozen LM).
-- `prefix_config.py`, `prefix_encoder.py`: where the prefix is built (P' -> MLP -> per-layer keys/values).
-- `causal.py`: where it enters a decoder-only LM (pre-filled cache, mask, positions, generate).
-- `seq2seq.py`: where the three prefixes enter an encoder-decoder (encoder, decoder, cross-attention).
-- `word_init.py`: initialization from the activations of real words.
+- `geometry.py`: what a prefix (or any per-layer key/value table) must match: layers x kv-heads x head size.
+- `activations.py`: the keys/values the LM computes for tokens or embeddings.
+- `lm_head.py`: the LM's output logits (blocked head, logit scale, final soft-capping).
+- `label_loss.py`: the training loss on target tokens.
 - `steered_lm.py`: the small protocol every method's model follows (what to train, what is stored, loss, generate).
 """

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 
 import torch
 
-from prefix_tuning.core.causal import prefixed_inputs
 from prefix_tuning.core.lm_head import lm_logits
 from prefix_tuning.generation.beam_tree_attention import BeamTree, beam_tree
 from prefix_tuning.generation.beam_tree_cache import BeamTreeCache
 from prefix_tuning.generation.token_choice import Sampling, logprob_entries, sample
+from prefix_tuning.prefix.causal import prefixed_inputs
 from prefix_tuning.training.batching import pad_batch
 
 NEG = -1.0e9  # `_beam_search`'s "impossible" score

@@ -1,7 +1,7 @@
 """The model families a prefix can steer, in one table: how a prefix enters each, and which of our fused paths
 (packed training attention, the beam engine) are proven equal to Hugging Face's own for it.
 
-Decoder-only: the prefix is a key/value cache of L positions handed to the LM (`core/causal.py`); every layer's
+Decoder-only: the prefix is a key/value cache of L positions handed to the LM (`prefix/causal.py`); every layer's
 keys and values per kv-head (grouped or multi-query heads: the cache has the model's kv-heads, as its own cache
 would), real tokens at positions L, L+1, ... (rotary, partial rotary, learned or ALiBi positions all count the
 prefix as L earlier tokens, as PEFT's prefix tuning does); the attention mask is extended with L ones. A sliding
@@ -11,9 +11,9 @@ hands the prefix in as past keys/values, sees it alike). Logit soft-capping, q/k
 attention/MLP and mixture-of-experts MLPs are the model's own code, run unchanged. The LM head's output is the
 model's: its `logit_scale` (Cohere) and final soft-capping (Gemma 2/3) are applied (`core/lm_head.py`).
 Encoder-decoder: three prefixes, encoder self-attention, decoder self-attention and cross-attention
-(`core/seq2seq.py`, `core/seq2seq_architectures.py`).
+(`prefix/seq2seq.py`, `prefix/seq2seq_layouts.py`).
 
-`fused_training` / `fused_decoding`: our packed attention (`core/packing.py`) and beam engine
+`fused_training` / `fused_decoding`: our packed attention (`prefix/packing.py`) and beam engine
 (`generation/beam_engine.py`) compute attention themselves; a family gets them only where
 tests/lm/test_families.py proves them equal to Hugging Face's path, and then only while the sequence fits any
 sliding window (`fits_window`). Elsewhere training runs padded batches and decoding `generate`, both through the

@@ -11,7 +11,8 @@ A method module exposes:
 """
 
 from prefix_tuning.errors import UserError
-from prefix_tuning.methods import adapter, embedding_only, finetune, ft_top2, infix, prefix
+from prefix_tuning.methods import adapter, embedding_only, finetune, ft_top2, infix
+from prefix_tuning.prefix import method as prefix
 
 METHODS = {
     "prefix": prefix,

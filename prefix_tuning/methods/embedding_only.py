@@ -14,12 +14,12 @@ from pathlib import Path
 import torch
 
 from prefix_tuning.core.activations import lm_kv
-from prefix_tuning.core.causal import causal_forward, causal_generate
-from prefix_tuning.core.prefix_encoder import ReparametrizedTable
 from prefix_tuning.core.steered_lm import SteeredLM
-from prefix_tuning.core.word_init import fit_mlp, init_token_ids
 from prefix_tuning.methods.options import require_causal_lm
-from prefix_tuning.methods.prefix import prefix_config
+from prefix_tuning.prefix.causal import causal_forward, causal_generate
+from prefix_tuning.prefix.encoder import ReparametrizedTable
+from prefix_tuning.prefix.method import prefix_config
+from prefix_tuning.prefix.word_init import fit_mlp, init_token_ids
 from prefix_tuning.tensor_files import load_tensors, save_tensors
 
 NAME = "embedding_only"

@@ -24,15 +24,15 @@ import torch
 from torch import nn
 
 from prefix_tuning.core.activations import lm_kv
-from prefix_tuning.core.causal import prefix_cache, real_token_positions
 from prefix_tuning.core.geometry import KVGeometry
 from prefix_tuning.core.label_loss import IGNORE_INDEX, shifted_label_loss
 from prefix_tuning.core.lm_head import lm_logits
-from prefix_tuning.core.prefix_encoder import FixedPrefix, PrefixEncoder
 from prefix_tuning.core.steered_lm import SteeredLM
-from prefix_tuning.core.word_init import init_token_ids
 from prefix_tuning.methods.options import require_causal_lm
-from prefix_tuning.methods.prefix import prefix_config
+from prefix_tuning.prefix.causal import prefix_cache, real_token_positions
+from prefix_tuning.prefix.encoder import FixedPrefix, PrefixEncoder
+from prefix_tuning.prefix.method import prefix_config
+from prefix_tuning.prefix.word_init import init_token_ids
 from prefix_tuning.tensor_files import load_tensors, save_tensors
 from prefix_tuning.training.batching import pad_batch
 

@@ -1,16 +1,7 @@
 """Reading a method's options from its config section (`configs/method/<file>.yaml`)."""
 
-from omegaconf import OmegaConf
-
 from prefix_tuning.errors import UserError
-
-
-def options(method_cfg) -> dict:
-    """The method's options without its name and run-name tag, as plain Python values."""
-    values = OmegaConf.to_container(method_cfg, resolve=True) if OmegaConf.is_config(method_cfg) else dict(method_cfg)
-    values.pop("name", None)
-    values.pop("tag", None)
-    return values
+from prefix_tuning.settings import method_options as options  # also imported from here by the methods
 
 
 def checked_options(method_cfg, known: tuple[str, ...]) -> dict:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from torch import nn
 
-from prefix_tuning.core.causal import causal_forward, causal_generate
-from prefix_tuning.core.seq2seq import seq2seq_forward, seq2seq_generate
 from prefix_tuning.core.steered_lm import SteeredLM
+from prefix_tuning.prefix.causal import causal_forward, causal_generate
+from prefix_tuning.prefix.seq2seq import seq2seq_forward, seq2seq_generate
 from prefix_tuning.tensor_files import load_module, save_module
 
 WEIGHTS_FILE = "weights.safetensors"

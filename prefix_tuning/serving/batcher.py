@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from prefix_tuning.core.causal import causal_generate
-from prefix_tuning.core.seq2seq import seq2seq_generate
 from prefix_tuning.generation.beam_engine import BeamEngine, Item, SearchSettings
 from prefix_tuning.generation.token_choice import Sampling
+from prefix_tuning.prefix.causal import causal_generate
+from prefix_tuning.prefix.seq2seq import seq2seq_generate
 
 
 @dataclass(eq=False)

@@ -4,7 +4,7 @@ PEFT (`PrefixTuningConfig`, task_type CAUSAL_LM) saves `adapter_config.json` and
 whose tensor `prompt_embeddings` is P flattened: [num_virtual_tokens, num_layers * 2 * token_dim], each row
 (layer, key/value, kv_head, head_dim) in that order, with `num_attention_heads` = the kv heads and
 `token_dim` = kv_heads * head_dim (PeftModel.get_prompt views it so). That is exactly our `from_kv` layout
-(core/prefix_encoder.py), so converting is `to_kv` / `from_kv`. PEFT saves P already through its MLP when
+(prefix/encoder.py), so converting is `to_kv` / `from_kv`. PEFT saves P already through its MLP when
 `prefix_projection=True`; a checkpoint holding the MLP itself (`prompt_encoder.*embedding.weight` and
 `transform.*`) is run through it here (Linear, Tanh, Linear), as the paper keeps only P after training.
 """
@@ -17,10 +17,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from prefix_tuning.core.geometry import KVGeometry
-from prefix_tuning.core.prefix_encoder import from_kv, to_kv
 from prefix_tuning.errors import UserError
-from prefix_tuning.methods.prefix import PREFIX_FILE
-from prefix_tuning.tensor_files import PREFIX_TENSOR, atomic_file, read_metadata, save_prefix
+from prefix_tuning.prefix.encoder import from_kv, to_kv
+from prefix_tuning.prefix.file_format import PREFIX_TENSOR, save_prefix
+from prefix_tuning.prefix.method import PREFIX_FILE
+from prefix_tuning.tensor_files import atomic_file, read_metadata
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"

@@ -17,10 +17,11 @@ import torch
 
 from prefix_tuning.core.geometry import KVGeometry
 from prefix_tuning.errors import UserError
-from prefix_tuning.methods.prefix import PREFIX_FILE
+from prefix_tuning.prefix.file_format import load_prefix
+from prefix_tuning.prefix.method import PREFIX_FILE
 from prefix_tuning.serving.task_decoding import TaskDecoding, task_decoding
 from prefix_tuning.tasks.encoding import prompt_ids
-from prefix_tuning.tensor_files import load_prefix, read_metadata
+from prefix_tuning.tensor_files import read_metadata
 
 SUFFIX = ".safetensors"
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import torch
 
 from prefix_tuning.core.geometry import KVGeometry
-from prefix_tuning.core.seq2seq_architectures import seq2seq_geometries
 from prefix_tuning.errors import UserError
 from prefix_tuning.generation.decode import newline_token_ids
 from prefix_tuning.lm.loading import context_length
+from prefix_tuning.prefix.seq2seq_layouts import seq2seq_geometries
 from prefix_tuning.serving.app import Serving
 from prefix_tuning.serving.base_model import load_served_model, model_config_for, model_config_named
 from prefix_tuning.serving.batcher import Batcher

@@ -15,9 +15,9 @@ from accelerate import Accelerator
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from prefix_tuning.core.packing import pack
 from prefix_tuning.errors import UserError
 from prefix_tuning.lm.families import family_of
+from prefix_tuning.prefix.packing import pack
 from prefix_tuning.training.batching import collate_training, ordered_batches
 from prefix_tuning.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from prefix_tuning.training.model_selection import BestCheckpoint, DevCurve, dev_loss
@@ -110,7 +110,7 @@ def train_method(
     packed_positions = packing_start(model, max(lengths)) if settings.packing else None
 
     def make_batch(chosen, device) -> dict:
-        """The examples packed end to end (no padding: core/packing.py), or right-padded."""
+        """The examples packed end to end (no padding: prefix/packing.py), or right-padded."""
         if packed_positions is not None:
             return {"packed": pack(chosen, packed_positions).to(device)}
         return {k: v.to(device) for k, v in collate_training(chosen, pad_id).items()}

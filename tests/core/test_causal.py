@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from prefix_tuning.core.causal import PrefixLM
-from prefix_tuning.core.prefix_encoder import FixedPrefix, PrefixEncoder, from_kv
-from prefix_tuning.core.word_init import init_from_words, init_token_ids, with_word_length, word_activations
 from prefix_tuning.errors import UserError
+from prefix_tuning.prefix.causal import PrefixLM
+from prefix_tuning.prefix.encoder import FixedPrefix, PrefixEncoder, from_kv
+from prefix_tuning.prefix.word_init import init_from_words, init_token_ids, with_word_length, word_activations
 from prefix_tuning.training.batching import pad_batch
 
 SENTENCES = [" name : The Eagle | Type : coffee shop", " a b", " name : Aromi | food : English | area : riverside"]

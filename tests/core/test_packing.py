@@ -1,13 +1,13 @@
-"""Packed batches (core/packing.py): every example's hidden states and the loss equal the padded batch's;
+"""Packed batches (prefix/packing.py): every example's hidden states and the loss equal the padded batch's;
 attention without the block-diagonal mask would not (the check can fail)."""
 
 import pytest
 import torch
 
 from prefix_tuning import methods
-from prefix_tuning.core.causal import prefix_cache, prefixed_inputs
-from prefix_tuning.core.packing import NAME, attention_implementation, pack, packed_attention
 from prefix_tuning.lm.loading import load_base_model
+from prefix_tuning.prefix.causal import prefix_cache, prefixed_inputs
+from prefix_tuning.prefix.packing import NAME, attention_implementation, pack, packed_attention
 from prefix_tuning.tasks.encoding import encode_pair
 from prefix_tuning.tasks.records import Pair
 from prefix_tuning.training.batching import collate_training

@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from prefix_tuning import methods
-from prefix_tuning.core.seq2seq import PARTS, Seq2SeqPrefix, Seq2SeqPrefixLM, make_cache, seq2seq_geometries
 from prefix_tuning.errors import UserError
 from prefix_tuning.generation.decode import DecodeSettings, decode
 from prefix_tuning.lm.loading import load_base_model
 from prefix_tuning.pipeline import check_fits_context
 from prefix_tuning.pipeline import train_run as run_training
+from prefix_tuning.prefix.seq2seq import PARTS, Seq2SeqPrefix, Seq2SeqPrefixLM, make_cache, seq2seq_geometries
 from prefix_tuning.tasks.encoding import encode_text
 from prefix_tuning.tensor_files import read_metadata
 from prefix_tuning.training.batching import pad_batch

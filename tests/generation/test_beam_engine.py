@@ -7,10 +7,10 @@ from dataclasses import replace
 import pytest
 import torch
 
-from prefix_tuning.core.causal import PrefixLM, causal_generate
-from prefix_tuning.core.prefix_encoder import FixedPrefix
 from prefix_tuning.generation.beam_engine import BeamEngine, Item
 from prefix_tuning.generation.decode import cut_at_eos, decode, generate_kwargs, search_settings
+from prefix_tuning.prefix.causal import PrefixLM, causal_generate
+from prefix_tuning.prefix.encoder import FixedPrefix
 from prefix_tuning.tasks.encoding import encode_source
 
 SOURCES = [

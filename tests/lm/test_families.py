@@ -12,7 +12,7 @@ outside our prefix code:
 (f) mixed-prefix batches give each row its own answer.
 
 Encoder-decoders: the reference feeds the three prefixes through transformers' own attention `cache` arguments,
-found by module name in this file (not through `core/seq2seq_architectures.py`), decoder positions from 0.
+found by module name in this file (not through `prefix/seq2seq_layouts.py`), decoder positions from 0.
 """
 
 import re
@@ -23,13 +23,7 @@ import torch
 from fastapi.testclient import TestClient
 from transformers import DynamicCache, EncoderDecoderCache
 
-from prefix_tuning.core.causal import PrefixLM, causal_generate
 from prefix_tuning.core.geometry import KVGeometry
-from prefix_tuning.core.packing import pack
-from prefix_tuning.core.prefix_encoder import FixedPrefix, PrefixEncoder, from_kv
-from prefix_tuning.core.seq2seq import PARTS, Seq2SeqPrefix, Seq2SeqPrefixLM, seq2seq_generate
-from prefix_tuning.core.seq2seq_architectures import seq2seq_geometries
-from prefix_tuning.core.word_init import init_token_ids, word_activations
 from prefix_tuning.errors import UserError
 from prefix_tuning.generation.beam_engine import BeamEngine, Item
 from prefix_tuning.generation.decode import (
@@ -42,7 +36,13 @@ from prefix_tuning.generation.decode import (
 )
 from prefix_tuning.lm.families import FAMILIES, family_of
 from prefix_tuning.lm.tiny import tiny_random
-from prefix_tuning.methods import prefix as prefix_method
+from prefix_tuning.prefix import method as prefix_method
+from prefix_tuning.prefix.causal import PrefixLM, causal_generate
+from prefix_tuning.prefix.encoder import FixedPrefix, PrefixEncoder, from_kv
+from prefix_tuning.prefix.packing import pack
+from prefix_tuning.prefix.seq2seq import PARTS, Seq2SeqPrefix, Seq2SeqPrefixLM, seq2seq_generate
+from prefix_tuning.prefix.seq2seq_layouts import seq2seq_geometries
+from prefix_tuning.prefix.word_init import init_token_ids, word_activations
 from prefix_tuning.serving.app import create_app
 from prefix_tuning.serving.startup import build_serving
 from prefix_tuning.serving.task_decoding import task_decoding

@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from prefix_tuning.core.causal import PrefixLM
 from prefix_tuning.core.geometry import KVGeometry
-from prefix_tuning.core.prefix_encoder import PrefixEncoder
-from prefix_tuning.core.word_init import init_from_words
 from prefix_tuning.lm.loading import load_base_model, load_tokenizer
+from prefix_tuning.prefix.causal import PrefixLM
+from prefix_tuning.prefix.encoder import PrefixEncoder
+from prefix_tuning.prefix.word_init import init_from_words
 from prefix_tuning.tasks.e2e import data as e2e
 from prefix_tuning.tasks.encoding import encode_pair
 from prefix_tuning.training.batching import collate_training

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from prefix_tuning import methods, pipeline
-from prefix_tuning.core.causal import PrefixLM
 from prefix_tuning.core.label_loss import IGNORE_INDEX
 from prefix_tuning.errors import UserError
 from prefix_tuning.lm.layers import decoder_layers, final_norm
@@ -17,6 +16,7 @@ from prefix_tuning.methods.adapter import AdapterLM, Adapters
 from prefix_tuning.methods.tuned import save_tuned
 from prefix_tuning.paths import REPO_ROOT as REPO
 from prefix_tuning.pipeline import train_run as run_training
+from prefix_tuning.prefix.causal import PrefixLM
 from prefix_tuning.tasks.encoding import encode_pair, encode_source
 from prefix_tuning.tasks.records import Pair
 from prefix_tuning.training.batching import collate_training, pad_batch

@@ -9,14 +9,14 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-from prefix_tuning.core.causal import PrefixLM
 from prefix_tuning.core.geometry import KVGeometry
-from prefix_tuning.core.prefix_encoder import FixedPrefix
 from prefix_tuning.generation.decode import decode
+from prefix_tuning.prefix.causal import PrefixLM
+from prefix_tuning.prefix.encoder import FixedPrefix
+from prefix_tuning.prefix.file_format import save_prefix
 from prefix_tuning.serving.app import create_app
 from prefix_tuning.serving.startup import build_serving
 from prefix_tuning.serving.task_decoding import task_decoding
-from prefix_tuning.tensor_files import save_prefix
 
 IDENTITIES = {
     "tiny-gpt2": {"base_model": "tiny-random-gpt2-seed0", "architecture": "gpt2"},

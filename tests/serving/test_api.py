@@ -11,9 +11,9 @@ import pytest
 import uvicorn
 from omegaconf import OmegaConf
 
-from prefix_tuning.core.causal import PrefixLM
-from prefix_tuning.core.prefix_encoder import FixedPrefix
 from prefix_tuning.generation.decode import DecodeSettings, decode
+from prefix_tuning.prefix.causal import PrefixLM
+from prefix_tuning.prefix.encoder import FixedPrefix
 from prefix_tuning.serving.app import create_app
 from prefix_tuning.tasks.encoding import prompt_ids
 

@@ -7,9 +7,9 @@ import openai
 import pytest
 import torch
 
-from prefix_tuning.core.causal import PrefixLM, causal_generate
-from prefix_tuning.core.prefix_encoder import FixedPrefix
 from prefix_tuning.generation.decode import generate_kwargs, output_text
+from prefix_tuning.prefix.causal import PrefixLM, causal_generate
+from prefix_tuning.prefix.encoder import FixedPrefix
 from prefix_tuning.serving.task_decoding import task_decoding
 from prefix_tuning.tasks.encoding import encode_source
 

@@ -6,13 +6,13 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from prefix_tuning.core.causal import PrefixLM
 from prefix_tuning.core.geometry import KVGeometry
-from prefix_tuning.core.prefix_encoder import FixedPrefix
 from prefix_tuning.errors import UserError
 from prefix_tuning.lm.loading import load_base_model, load_tokenizer
+from prefix_tuning.prefix.causal import PrefixLM
+from prefix_tuning.prefix.encoder import FixedPrefix
+from prefix_tuning.prefix.file_format import load_prefix
 from prefix_tuning.serving.peft_interop import export_peft, import_peft, read_peft_prefix
-from prefix_tuning.tensor_files import load_prefix
 
 peft = pytest.importorskip("peft")
 IDENTITIES = {

@@ -7,13 +7,13 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from prefix_tuning.core.seq2seq import Seq2SeqPrefix, Seq2SeqPrefixLM
-from prefix_tuning.core.seq2seq_architectures import seq2seq_geometries
 from prefix_tuning.generation.decode import decode
 from prefix_tuning.lm.loading import load_base_model
 from prefix_tuning.paths import CONFIG_DIR
+from prefix_tuning.prefix.file_format import save_prefix
+from prefix_tuning.prefix.seq2seq import Seq2SeqPrefix, Seq2SeqPrefixLM
+from prefix_tuning.prefix.seq2seq_layouts import seq2seq_geometries
 from prefix_tuning.serving.task_decoding import task_decoding
-from prefix_tuning.tensor_files import save_prefix
 
 IDENTITY = {"base_model": "tiny-random-bart-seed0", "architecture": "bart", "task": "e2e"}
 

@@ -11,8 +11,8 @@ import pytest
 
 from prefix_tuning.errors import UserError
 from prefix_tuning.paths import REPO_ROOT
+from prefix_tuning.prefix.file_format import save_prefix
 from prefix_tuning.serving.startup import build_serving
-from prefix_tuning.tensor_files import save_prefix
 
 
 def test_file_for_another_base_model_is_refused_at_start(tmp_path, write_prefix, run_module, assert_user_error):

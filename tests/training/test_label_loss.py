@@ -4,8 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from prefix_tuning.core.causal import PrefixLM
 from prefix_tuning.core.label_loss import IGNORE_INDEX
+from prefix_tuning.prefix.causal import PrefixLM
 from prefix_tuning.tasks.encoding import encode_pair
 from prefix_tuning.tasks.records import Pair
 from prefix_tuning.training.batching import collate_training

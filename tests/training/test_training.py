@@ -10,11 +10,11 @@ import torch
 from safetensors.torch import load_file, load_model
 
 from prefix_tuning import methods
-from prefix_tuning.core.causal import PrefixLM
-from prefix_tuning.core.prefix_encoder import PrefixEncoder
 from prefix_tuning.lm.loading import load_base_model, load_tokenizer
 from prefix_tuning.paths import REPO_ROOT as REPO
 from prefix_tuning.pipeline import train_run as run_training
+from prefix_tuning.prefix.causal import PrefixLM
+from prefix_tuning.prefix.encoder import PrefixEncoder
 from prefix_tuning.tasks.encoding import encode_pair
 from prefix_tuning.tasks.records import Pair
 from prefix_tuning.training import trainer

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from prefix_tuning.core.geometry import KVGeometry
-from prefix_tuning.core.prefix_config import PrefixConfig
+from prefix_tuning.prefix.config import PrefixConfig
 
 
 class ReparametrizedTable(nn.Module):

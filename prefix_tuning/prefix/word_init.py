@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 
 from prefix_tuning.core.activations import lm_kv
-from prefix_tuning.core.prefix_config import PrefixConfig
-from prefix_tuning.core.prefix_encoder import PrefixEncoder, ReparametrizedTable, from_kv
 from prefix_tuning.errors import UserError
+from prefix_tuning.prefix.config import PrefixConfig
+from prefix_tuning.prefix.encoder import PrefixEncoder, ReparametrizedTable, from_kv
 
 
 def init_token_ids(tokenizer, words: str) -> list[int]:

@@ -11,8 +11,8 @@ import torch
 from transformers import DynamicCache
 
 from prefix_tuning.core.label_loss import shifted_label_loss
-from prefix_tuning.core.packing import packed_loss
 from prefix_tuning.core.steered_lm import SteeredLM
+from prefix_tuning.prefix.packing import packed_loss
 
 
 def prefix_cache(kv: torch.Tensor | None, batch_size: int, dtype: torch.dtype) -> DynamicCache | None:
@@ -58,7 +58,7 @@ def prefixed_inputs(input_ids, attention_mask, kv, cache_rows: int, dtype) -> di
 
 def causal_forward(lm, input_ids, attention_mask, kv, labels=None, reduction: str = "sequence_sum", packed=None):
     """A `TargetLoss` on label positions (labels == -100 elsewhere) or, without labels, full logits.
-    `packed` (a `core.packing.PackedBatch`): the same loss over examples packed with no padding."""
+    `packed` (a `prefix.packing.PackedBatch`): the same loss over examples packed with no padding."""
     if packed is not None:
         return packed_loss(lm, packed, prefix_cache(kv, 1, lm.dtype), reduction)
     inputs = prefixed_inputs(input_ids, attention_mask, kv, input_ids.shape[0], lm.dtype)
@@ -90,7 +90,7 @@ class PrefixLM(SteeredLM):
     """
 
     engine_ready = True  # decode() may run it with generation/beam_engine.py
-    packing_ready = True  # the trainer may hand it packed batches (core/packing.py)
+    packing_ready = True  # the trainer may hand it packed batches (prefix/packing.py)
 
     def __init__(self, lm, prefix):
         super().__init__(lm)

@@ -32,13 +32,13 @@ from torch import nn
 from transformers import Cache, DynamicCache, EncoderDecoderCache
 from transformers.cache_utils import DynamicLayer
 
-from prefix_tuning.core.causal import with_prefix_mask
 from prefix_tuning.core.geometry import KVGeometry
 from prefix_tuning.core.label_loss import aligned_label_loss
-from prefix_tuning.core.prefix_config import PrefixConfig
-from prefix_tuning.core.prefix_encoder import FixedPrefix, PrefixEncoder
-from prefix_tuning.core.seq2seq_architectures import architecture, seq2seq_geometries
 from prefix_tuning.core.steered_lm import SteeredLM
+from prefix_tuning.prefix.causal import with_prefix_mask
+from prefix_tuning.prefix.config import PrefixConfig
+from prefix_tuning.prefix.encoder import FixedPrefix, PrefixEncoder
+from prefix_tuning.prefix.seq2seq_layouts import architecture, seq2seq_geometries
 
 PARTS = ("encoder", "decoder", "cross")  # encoder self-attention, decoder self-attention, cross-attention
 ENCODER_PREFIX_KWARG = "encoder_prefix"

@@ -1,19 +1,19 @@
 """Prefix-tuning (paper section 4) as a method: build (with its init), save only P, load P for inference.
 
-A causal LM gets one prefix (`core.causal.PrefixLM`); an encoder-decoder gets three, for the encoder
-self-attention, decoder self-attention and cross-attention (`core.seq2seq.Seq2SeqPrefixLM`), saved in one file.
+A causal LM gets one prefix (`prefix.causal.PrefixLM`); an encoder-decoder gets three, for the encoder
+self-attention, decoder self-attention and cross-attention (`prefix.seq2seq.Seq2SeqPrefixLM`), saved in one file.
 """
 
 from pathlib import Path
 
-from prefix_tuning.core.causal import PrefixLM
 from prefix_tuning.core.geometry import KVGeometry
-from prefix_tuning.core.prefix_config import PrefixConfig
-from prefix_tuning.core.prefix_encoder import FixedPrefix, PrefixEncoder, from_kv
-from prefix_tuning.core.seq2seq import PARTS, Seq2SeqPrefix, Seq2SeqPrefixLM, seq2seq_geometries, seq2seq_token_kv
-from prefix_tuning.core.word_init import fit_mlp, init_from_words, init_token_ids, with_word_length
-from prefix_tuning.methods.options import options
-from prefix_tuning.tensor_files import load_prefix, save_prefix
+from prefix_tuning.prefix.causal import PrefixLM
+from prefix_tuning.prefix.config import PrefixConfig
+from prefix_tuning.prefix.encoder import FixedPrefix, PrefixEncoder, from_kv
+from prefix_tuning.prefix.file_format import load_prefix, save_prefix
+from prefix_tuning.prefix.seq2seq import PARTS, Seq2SeqPrefix, Seq2SeqPrefixLM, seq2seq_geometries, seq2seq_token_kv
+from prefix_tuning.prefix.word_init import fit_mlp, init_from_words, init_token_ids, with_word_length
+from prefix_tuning.settings import method_options
 
 NAME = "prefix"
 PREFIX_FILE = "prefix.safetensors"
@@ -21,7 +21,7 @@ PREFIX_FILE = "prefix.safetensors"
 
 def prefix_config(method_cfg, tokenizer) -> PrefixConfig:
     """The method's PrefixConfig, with L resolved to the init words' token count under word init."""
-    return with_word_length(PrefixConfig.from_mapping(options(method_cfg)), tokenizer)
+    return with_word_length(PrefixConfig.from_mapping(method_options(method_cfg)), tokenizer)
 
 
 def build_encoder(method_cfg, lm, tokenizer) -> PrefixEncoder:
