@@ -31,6 +31,7 @@ def test_every_config_composes(group, compose_cfg):
         ("method.init=words", ["init_words"]),
         ("train.loss_reduction=median", ["loss_reduction"]),
         ("task.train_size=100000", ["train_size"]),
+        ("model=hub", ["model=hub needs model.hf_id="]),
     ],
 )
 def test_bad_values_fail_cleanly_and_write_nothing(tmp_path, override, words, run, assert_user_error):

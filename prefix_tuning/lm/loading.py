@@ -19,7 +19,7 @@ def load_tokenizer(model_cfg):
     elif source == "tiny_random" or model_cfg.get("tokenizer") == "gpt2_packaged":
         tokenizer = gpt2_tokenizer()
     elif source == "hub":
-        tokenizer = AutoTokenizer.from_pretrained(model_cfg.hf_id)
+        tokenizer = _from_hub(AutoTokenizer, model_cfg)
     else:
         raise UserError(f"unknown model source {source!r}; choose embedded_smollm2, hub or tiny_random")
     if tokenizer.pad_token is None:
@@ -56,13 +56,13 @@ def load_base_model(model_cfg, tokenizer=None):
     return model
 
 
-def _hub_model(model_cfg, dtype):
-    """A hub checkpoint, its family read from its config (`model.kind`, when given, must agree)."""
+def _from_hub(auto, model_cfg, **kwargs):
+    """`auto.from_pretrained(model.hf_id)`, or one line saying what is missing (the id, or the files offline)."""
     hf_id = model_cfg.get("hf_id")
     if not hf_id:
         raise UserError("model=hub needs model.hf_id=<a Hugging Face model id or local folder>")
     try:
-        config = AutoConfig.from_pretrained(hf_id)
+        return auto.from_pretrained(hf_id, **kwargs)
     except (OSError, ValueError) as err:
         offline = (
             "model=tiny-bart or model=tiny-t5 (tests only)"
@@ -72,11 +72,17 @@ def _hub_model(model_cfg, dtype):
         raise UserError(
             f"cannot load {hf_id!r} from the hub or local cache ({err.__class__.__name__}); offline, use {offline}"
         ) from None
-    family = family_of(config)
+
+
+def _hub_model(model_cfg, dtype):
+    """A hub checkpoint, its family read from its config (`model.kind`, when given, must agree)."""
+    family = family_of(_from_hub(AutoConfig, model_cfg))
     if model_cfg.get("kind") and model_cfg.kind != family.kind:
-        raise UserError(f"model.kind={model_cfg.kind} but {hf_id!r} is a {family.name} ({family.kind}) checkpoint")
+        raise UserError(
+            f"model.kind={model_cfg.kind} but {model_cfg.hf_id!r} is a {family.name} ({family.kind}) checkpoint"
+        )
     auto = AutoModelForSeq2SeqLM if family.kind == "seq2seq" else AutoModelForCausalLM
-    return auto.from_pretrained(hf_id, dtype=dtype)
+    return _from_hub(auto, model_cfg, dtype=dtype)
 
 
 def model_identity(model_cfg, model) -> str:

@@ -428,7 +428,7 @@ def test_train_decode_and_score_e2e_end_to_end(model, tmp_path, run_module):
 @pytest.mark.parametrize("model_type", ["qwen3", "t5"])
 def test_model_hub_reads_the_family_from_the_checkpoint(model_type, tiny_tokenizer, tmp_path, compose_cfg):
     """`model=hub model.hf_id=<folder>`: one config for every family, decoder-only or encoder-decoder."""
-    from prefix_tuning.lm.loading import load_base_model
+    from prefix_tuning.lm.loading import load_base_model, load_tokenizer
 
     saved = tiny_random(model_type, len(tiny_tokenizer), tiny_tokenizer.eos_token_id)
     saved.save_pretrained(tmp_path)
@@ -449,6 +449,8 @@ def test_model_hub_reads_the_family_from_the_checkpoint(model_type, tiny_tokeniz
         )
     with pytest.raises(UserError, match="model=hub needs model.hf_id="):
         load_base_model(compose_cfg("model=hub").model, tiny_tokenizer)
+    with pytest.raises(UserError, match="cannot load '/nonexistent/model' from the hub or local cache"):
+        load_tokenizer(compose_cfg("model=hub", "model.hf_id=/nonexistent/model").model)
 
 
 def test_an_unsupported_checkpoint_is_refused_in_one_line(tmp_path, tiny_tokenizer, compose_cfg):
