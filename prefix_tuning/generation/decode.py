@@ -136,8 +136,7 @@ def search_settings(settings: DecodeSettings, tokenizer) -> SearchSettings:
 def fits_window(model: SteeredLM, prompt_length: int, settings: DecodeSettings) -> bool:
     """Whether prefix + prompt + new tokens fit any sliding window of a causal LM. Past it, left padding would move
     a row's tokens relative to the window (padding takes window slots), so rows decode alone."""
-    added = model.added_positions() if hasattr(model, "added_positions") else 0
-    return family_of(model.lm.config).fits_window(model.lm.config, added + prompt_length + settings.max_new_tokens)
+    return family_of(model.lm.config).fits_window(model.lm.config, _span(model, prompt_length, settings))
 
 
 def uses_engine(model: SteeredLM, settings: DecodeSettings) -> bool:
@@ -145,10 +144,15 @@ def uses_engine(model: SteeredLM, settings: DecodeSettings) -> bool:
     whose engine is proven equal to `generate` (`lm/families.py`), inside any sliding window."""
     if not getattr(model, "engine_ready", False) or model.lm.config.is_encoder_decoder:
         return False
-    added = model.added_positions() if hasattr(model, "added_positions") else 0
-    return engine_fits(model.lm, added + settings.max_source_tokens + 1 + settings.max_new_tokens) and (
+    return engine_fits(model.lm, _span(model, settings.max_source_tokens + 1, settings)) and (
         settings.no_repeat_ngram_size == 0
     )
+
+
+def _span(model: SteeredLM, prompt_length: int, settings: DecodeSettings) -> int:
+    """Positions a row takes: the method's added positions (a prefix), the prompt and the new tokens."""
+    added = model.added_positions() if hasattr(model, "added_positions") else 0
+    return added + prompt_length + settings.max_new_tokens
 
 
 def engine_fits(lm, span: int) -> bool:
