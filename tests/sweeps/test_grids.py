@@ -105,6 +105,32 @@ def test_only_cells_a_claim_reads_get_every_replicate():
     assert all(n == (3 if cell in claimed else 1) for cell, n in per_cell.items()), per_cell
 
 
+def test_the_runs_the_claims_read_come_first_and_the_sweep_launches_them_alone():
+    """Table 2's claims read six cells (E2E/WebNLG prefix, adapter 0.1%, fine-tuning): their 18 searches run
+    before the other 27, then their runs at the choice before any other cell's; the order changes no run."""
+    from hydra_plugins.prefix_tuning_sweeper.reproduce_sweeper import ReproduceSweeper
+
+    claimed = set(artifact_config("table2")["claims"])
+    first = plan("table2", "cpu")
+    assert len(first.runs) == 45
+    assert [run.cell in claimed for run in first.runs] == [True] * 18 + [False] * 27
+    jobs = [[run.name] for run in first.runs]
+    stage, for_claims = ReproduceSweeper.next_stage(first, jobs, set())
+    assert for_claims and [job[0] for job in stage] == [run.name for run in first.runs[:18]]
+    stage, for_claims = ReproduceSweeper.next_stage(first, jobs, {job[0] for job in stage})
+    assert not for_claims and len(stage) == 27
+    assert ReproduceSweeper.next_stage(first, jobs, {job[0] for job in jobs}) is None
+
+    claims_searched = plan("table2", "cpu", finished(first.runs[:18], {run.name: 1.0 for run in first.runs[:18]}))
+    pending = [run for run in claims_searched.runs if run.name not in {r.name for r in first.runs[:18]}]
+    assert [run.cell in claimed for run in pending] == [True] * 12 + [False] * 27  # 6 cells x 2 more seeds first
+    assert {run.name for run in pending[:12]} == {f"{cell},lr={lr},seed={seed}" for cell, lr in
+                                                  [("e2e_prefix", "8e-05"), ("e2e_adapter_0.1", "8e-05"),
+                                                   ("e2e_finetune", "5e-05"), ("webnlg_prefix", "5e-05"),
+                                                   ("webnlg_adapter_0.1", "5e-05"), ("webnlg_finetune", "1e-05")]
+                                                  for seed in (102, 103)}  # fmt: skip
+
+
 @pytest.mark.parametrize("artifact", ARTIFACTS)
 def test_each_learning_rate_search_tries_the_papers_value_and_four_and_sixteen_times_it(artifact, compose_cfg):
     for anchor, spec in artifact_config(artifact)["lr_search"].items():
