@@ -7,8 +7,9 @@ The first line printed says which profile runs (default: paper with a CUDA GPU, 
 choose another. Runs live in RUNS (default runs/reproduce/<profile>/<artifact>), one folder each; a run
 that finished is skipped and a killed one resumes from its checkpoint, so the target can be started
 again after any crash. The report goes to RESULTS (default results/<profile>), with a record of every
-finished run (RESULTS/runs/<artifact>: its config.yaml and summary.json); runs recorded there count as
-finished even when RUNS is new (another machine), so a table can be filled across machines and sessions.
+finished run (RESULTS/runs/<artifact>: its config.yaml and summary.json, written as each run finishes, so a
+sweep killed before its report loses no finished run); runs recorded there count as finished even when RUNS is
+new (another machine), so a table can be filled across machines and sessions.
 Extra overrides apply to every run (e.g. logger=none).
 """
 
@@ -23,7 +24,7 @@ from prefix_tuning.reporting.artifact_report import print_claims, write_report
 from prefix_tuning.sweeps.grids import ARTIFACTS
 from prefix_tuning.sweeps.preflight import check_inputs
 from prefix_tuning.sweeps.profiles import chosen_profile, profile_line
-from prefix_tuning.sweeps.run_records import records_dir, restore_records
+from prefix_tuning.sweeps.run_records import RECORDS_ENV, records_dir, restore_records
 
 LAUNCHERS = {"basic": [], "joblib": ["hydra/launcher=joblib"], "slurm": ["hydra/launcher=slurm"],
              "submitit_local": ["hydra/launcher=submitit_local"]}  # fmt: skip
@@ -52,8 +53,9 @@ def main(argv=None):
     )
     if profile == "paper" and not args.dry_run:
         check_inputs(args.artifact, profile)  # offline: one line in seconds, not hub retries in every run
-    env = {**os.environ, "REPRODUCE_COMMAND": shown, "DRY_RUN": "1" if args.dry_run else ""}
     records = records_dir(results, args.artifact)
+    env = {**os.environ, "REPRODUCE_COMMAND": shown, "DRY_RUN": "1" if args.dry_run else "",
+           RECORDS_ENV: "" if args.dry_run else str(records.resolve())}  # fmt: skip
     if not args.dry_run and (restored := restore_records(records, runs)):
         print(
             f"{len(restored)} finished runs restored from {records} (skipped below; "

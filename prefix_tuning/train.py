@@ -19,6 +19,7 @@ from prefix_tuning.errors import UserError, exit_on_user_error
 from prefix_tuning.paths import CONFIG_DIR
 from prefix_tuning.pipeline import finished_summary, train_run
 from prefix_tuning.reporting.console import format_table
+from prefix_tuning.sweeps.run_records import keep_record_now
 
 
 @hydra.main(config_path=str(CONFIG_DIR), config_name="train", version_base="1.3")
@@ -30,12 +31,14 @@ def main(cfg: DictConfig):
         cfg.run_dir = HydraConfig.get().runtime.output_dir
     if (summary := finished_summary(cfg)) is not None:
         print(f"skip {cfg.run_dir}: finished with the same config")
-        return summary
-    try:
-        return run(cfg)
-    except UserError as err:  # one run's mistake fails that run, not the whole sweep
-        print(f"error: {err}", file=sys.stderr)
-        raise RuntimeError(str(err)) from None
+    else:
+        try:
+            summary = run(cfg)
+        except UserError as err:  # one run's mistake fails that run, not the whole sweep
+            print(f"error: {err}", file=sys.stderr)
+            raise RuntimeError(str(err)) from None
+    keep_record_now(cfg.run_dir, HydraConfig.get().sweep.dir)  # under `reproduce`: recorded before the next run
+    return summary
 
 
 def run(cfg: DictConfig) -> dict:

@@ -65,16 +65,20 @@ def test_a_killed_sweep_resumes_skips_finished_runs_and_reports_the_same_numbers
     process = subprocess.Popen(
         command, cwd=REPO_ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
+    records = killed / "results" / "runs" / "table3"  # written as each run finishes, not by the report
     deadline = time.time() + 300
-    while not list((killed / "runs").rglob("summary.json")) and time.time() < deadline:
+    while not list(records.rglob("summary.json")) and time.time() < deadline:
         time.sleep(0.2)
     os.killpg(process.pid, signal.SIGKILL)  # mid-sweep: the first run finished, the next one is under way
     process.wait()
-    finished = len(list((killed / "runs").rglob("summary.json")))
-    assert 1 <= finished < 3
+    finished = sorted(p.parent.relative_to(killed / "runs") for p in (killed / "runs").rglob("summary.json"))
+    assert 1 <= len(finished) < 3
+    assert sorted(p.parent.relative_to(records) for p in records.rglob("summary.json")) == finished
+    assert not (killed / "results" / "table3.json").exists()
     again = reproduce("table3", killed, run_module)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert again.stdout.count("skip ") == finished
+    assert f"{len(finished)} finished runs restored from" not in again.stdout  # their folders were still there
+    assert again.stdout.count("skip ") == len(finished)
     assert report_numbers(killed / "results", "table3") == report_numbers(straight / "results", "table3")
 
 
