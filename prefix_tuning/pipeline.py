@@ -43,14 +43,15 @@ def load_run_config(run_dir: Path) -> DictConfig:
     return OmegaConf.load(path)
 
 
-# Settings that change where a run lives, how often it saves or logs, or how many sources decode at once (the
-# engine's text is the same at any width: tests/generation), never its numbers: a run that differs only in these
+# Settings that change where a run lives, how often it saves or logs, how many sources decode at once (the
+# engine's text is the same at any width: tests/generation) or whether its test set is decoded yet, never its numbers: a run that differs only in these
 # is the same run (so a run restored from its record under results/ counts as finished: sweeps/run_records.py).
 RESULT_NEUTRAL = (
     ("run_dir",),
     ("train", "checkpoint_every"),
     ("train", "log_every"),
     ("task", "decoding", "engine_batch_size"),
+    ("eval", "after_training"),  # a run trained without its evaluation is evaluated when asked again with it
 )
 
 
@@ -196,14 +197,7 @@ def train_run(cfg: DictConfig, lm=None, tokenizer=None) -> dict:
     )
 
     if cfg.eval.after_training and accelerator.is_main_process:
-        start = time.perf_counter()
-        summary["eval"] = evaluate_run(
-            cfg, run_dir, lm=lm, tokenizer=tokenizer, split=cfg.eval.split, max_items=cfg.eval.max_items
-        )
-        timings["eval"] = time.perf_counter() - start
-        logger.log({f"eval/{k}": v for k, v in summary["eval"]["scores"].items()}, summary["steps"])
-        final = {f"eval/{k}": v for k, v in summary["eval"]["scores"].items()}
-        logger.summarize({**final, "stored_percent": summary["stored_percent"]}, summary["eval"]["samples"])
+        timings["eval"] = _evaluate_into(summary, cfg, logger, lm, tokenizer)
     logger.finish()
     if accelerator.is_main_process and (plot := plot_loss(run_dir)):
         accelerator.print(f"loss curve: {plot}")
@@ -211,6 +205,38 @@ def train_run(cfg: DictConfig, lm=None, tokenizer=None) -> dict:
     summary["code"] = code_version()
     if accelerator.is_main_process:
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    return summary
+
+
+def _evaluate_into(summary: dict, cfg: DictConfig, logger: RunLogger, lm=None, tokenizer=None) -> float:
+    """Decode and score the run's saved method into `summary["eval"]`, logged; returns the seconds it took."""
+    start = time.perf_counter()
+    summary["eval"] = evaluate_run(
+        cfg, Path(cfg.run_dir), lm=lm, tokenizer=tokenizer, split=cfg.eval.split, max_items=cfg.eval.max_items
+    )
+    final = {f"eval/{k}": v for k, v in summary["eval"]["scores"].items()}
+    logger.log(final, summary["steps"])
+    logger.summarize({**final, "stored_percent": summary["stored_percent"]}, summary["eval"]["samples"])
+    return time.perf_counter() - start
+
+
+def evaluate_trained_run(cfg: DictConfig, summary: dict) -> dict | None:
+    """A run that finished training with `eval.after_training=false`, asked for again with it true: decode and score
+    the weights it saved instead of training again (a learning-rate search decodes the test set for the chosen
+    rate's trial only: sweeps/grids.py). None when its weights are not here (a run restored from its record): it
+    trains again."""
+    run_dir = Path(cfg.run_dir)
+    if (run_dir / RESTORED_MARK).is_file():
+        (run_dir / RESTORED_MARK).unlink()
+        (run_dir / "summary.json").unlink()
+        return None
+    logger = RunLogger(run_dir, cfg.logger, OmegaConf.to_container(cfg, resolve=True), job_type="eval",
+                       **wandb_identity(cfg))  # fmt: skip
+    summary.setdefault("timings", {})["eval"] = _evaluate_into(summary, cfg, logger)
+    logger.finish()
+    summary["eval_code"] = code_version()  # the code that decoded it, when it differs from the training's
+    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)  # the record says its test set was decoded
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     return summary
 
 

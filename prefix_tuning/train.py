@@ -5,7 +5,8 @@
 
 In a sweep (-m) each run lives in its own folder under hydra.sweep.dir (RUNS), named from its
 overrides: running the sweep again skips the runs that finished with the same config and resumes a
-killed one from its checkpoint.
+killed one from its checkpoint; a run trained with eval.after_training=false and asked for again without it
+decodes and scores its saved weights instead of training again.
 """
 
 import sys
@@ -17,7 +18,7 @@ from omegaconf import DictConfig, open_dict
 
 from prefix_tuning.errors import UserError, exit_on_user_error
 from prefix_tuning.paths import CONFIG_DIR
-from prefix_tuning.pipeline import finished_summary, train_run
+from prefix_tuning.pipeline import evaluate_trained_run, finished_summary, train_run
 from prefix_tuning.reporting.console import format_table
 from prefix_tuning.sweeps.run_records import keep_record_now
 
@@ -29,14 +30,18 @@ def main(cfg: DictConfig):
         return run(cfg)
     with open_dict(cfg):
         cfg.run_dir = HydraConfig.get().runtime.output_dir
-    if (summary := finished_summary(cfg)) is not None:
-        print(f"skip {cfg.run_dir}: finished with the same config")
-    else:
-        try:
+    summary = finished_summary(cfg)
+    try:
+        if summary is not None and "eval" not in summary and cfg.eval.after_training:
+            print(f"evaluate {cfg.run_dir}: trained earlier without its evaluation")
+            summary = evaluate_trained_run(cfg, summary)  # None: its weights are not here, it trains again
+        elif summary is not None:
+            print(f"skip {cfg.run_dir}: finished with the same config")
+        if summary is None:
             summary = run(cfg)
-        except UserError as err:  # one run's mistake fails that run, not the whole sweep
-            print(f"error: {err}", file=sys.stderr)
-            raise RuntimeError(str(err)) from None
+    except UserError as err:  # one run's mistake fails that run, not the whole sweep
+        print(f"error: {err}", file=sys.stderr)
+        raise RuntimeError(str(err)) from None
     keep_record_now(cfg.run_dir, HydraConfig.get().sweep.dir)  # under `reproduce`: recorded before the next run
     return summary
 

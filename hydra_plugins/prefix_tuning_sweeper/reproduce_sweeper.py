@@ -6,7 +6,8 @@ The grid is an explicit list of runs (prefix_tuning/sweeps/grids.py, from config
 not a cartesian product: a table's cells differ in task, method, model and settings at once. Each run gets its
 own folder under hydra.sweep.dir, named from what tells it apart; any launcher (basic, joblib, submitit) runs
 the jobs. A profile that searches learning rates runs in stages: when the search runs of a group have
-finished, the runs at the chosen rate are launched in the same sweep. The runs a claim reads are launched
+finished (trained, dev loss only), the runs at the chosen rate are launched in the same sweep, the chosen trial
+again to decode its test set. The runs a claim reads are launched
 first (their searches, then their runs at the choice), the other cells after them. Command-line overrides of the sweep
 apply to every run. With DRY_RUN=1 it prints each run's resolved settings as one JSON object per line (and,
 on stderr, the cells that wait for a learning-rate choice) and launches nothing. A failed run does not stop
@@ -69,10 +70,11 @@ class ReproduceSweeper(Sweeper):
         return current, [[*run.overrides, *arguments, f"+reproduce.run='{run.name}'"] for run in current.runs]
 
     @staticmethod
-    def next_stage(current, jobs: list[list[str]], launched: set[str]) -> tuple[list[list[str]], bool] | None:
+    def next_stage(current, jobs: list[list[str]], launched: set[tuple]) -> tuple[list[list[str]], bool] | None:
         """(the jobs to launch now, whether they are runs a claim reads), None when all are launched: the runs a
-        claim reads before any other, so a sweep cut short leaves evidence, not a little of everything."""
-        pending = [(run, job) for run, job in zip(current.runs, jobs, strict=True) if job[-1] not in launched]
+        claim reads before any other, so a sweep cut short leaves evidence, not a little of everything. A job is
+        told apart by all its overrides: the chosen search trial comes back with its test decoding on."""
+        pending = [(run, job) for run, job in zip(current.runs, jobs, strict=True) if tuple(job) not in launched]
         first = [job for run, job in pending if run.for_claims]
         return (first, True) if first else ([job for _, job in pending], False) if pending else None
 
@@ -96,10 +98,10 @@ class ReproduceSweeper(Sweeper):
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         command = os.environ.get("REPRODUCE_COMMAND") or " ".join(["python -m prefix_tuning.train", *sys.argv[1:]])
         launched, results, failed = [], [], []
-        while stage := self.next_stage(current, jobs, {job[-1] for job in launched}):
+        while stage := self.next_stage(current, jobs, {tuple(job) for job in launched}):
             new, for_claims = stage
             record = {"artifact": self.artifact, "profile": profile, "command": command,
-                      "runs": [job[-1] for job in launched + new]}  # fmt: skip
+                      "runs": list(dict.fromkeys(job[-1] for job in launched + new))}  # fmt: skip
             (sweep_dir / "reproduce.json").write_text(json.dumps(record, indent=2) + "\n")
             what = "runs the claims read" if for_claims else "runs"
             print(f"{len(new)} {what} in {sweep_dir}{' (next stage)' if launched else ''}", flush=True)

@@ -73,14 +73,17 @@ def profile_of(runs: list[FinishedRun], record: dict) -> str:
 def caption(artifact: str, runs: list[FinishedRun], record: dict, sweep_dir: Path, current: Plan | None) -> dict:
     profile = profile_of(runs, record)
     expected = {run.name for run in current.runs} if current else set()
-    done = {str(run.get("reproduce.run")) for run in runs}
+    counted = {run.name for run in current.counted} if current else set()
+    # a search trial decodes no test set; the chosen one is pending until it has (sweeps/grids.py)
+    done = {str(run.get("reproduce.run")) for run in runs if run.scores or str(run.get("reproduce.run")) not in counted}
+    evaluated = [run for run in runs if "eval" in run.summary]
     seconds = sum(sum(run.summary.get("timings", {}).values()) for run in runs)
     return {
         "profile": profile,
         "models": sorted({str(run.get("model.name")) for run in runs}),
         "train_pairs": sorted({run.summary.get("train_pairs") for run in runs}),
-        "test_items": sorted({run.summary.get("eval", {}).get("items") for run in runs} - {None}),
-        "protocol": sorted({run.summary.get("eval", {}).get("protocol", "?") for run in runs}),
+        "test_items": sorted({run.summary["eval"].get("items") for run in evaluated} - {None}),
+        "protocol": sorted({run.summary["eval"].get("protocol", "?") for run in evaluated}),
         "deviations": deviations(artifact, profile) if profile in ("paper", "cpu", "smoke") else ["a user sweep"],
         "runs": len(runs),
         "pending": sorted(expected - done)

@@ -7,7 +7,8 @@ the cell's overrides, the profile's, the scaling of the cell's kind, then its le
 A profile that searches learning rates runs in two stages: first the anchor cell of each search group with
 every learning rate of the group (first replicate); once those have finished, the rate with the lowest dev
 loss is the group's choice (`lr_choice`), and every cell of the group runs with it (all replicates for the
-cells a claim reads). `plan()` takes the runs finished so far and says what to run, what counts and what waits.
+cells a claim reads). Trials decode no test set; the trial at the chosen rate, which is also that cell's first
+replicate, is launched again to decode it from its saved weights. `plan()` takes the runs finished so far and says what to run, what counts and what waits.
 Runs a claim reads come first (`Run.for_claims`): the searches of groups holding a claimed cell, then those cells'
 runs at the choice, and only then the other cells, so a sweep cut short has evidence rather than a little of
 everything. The order changes no run's settings or numbers.
@@ -111,6 +112,13 @@ def _run(artifact: str, profile: str, cell: str, lr: float | None, replicate: li
     return Run(name, (*overrides, *tags), cell, lr)
 
 
+def _without_test(run: Run) -> Run:
+    """A search trial trains and reports its dev loss only: decoding the test set is left to the trial at the rate
+    chosen, which the next stage launches again with `eval.after_training` on (it evaluates its saved weights
+    without training again: pipeline.evaluate_trained_run). Table 2 has 30 trials that are never chosen."""
+    return replace(run, overrides=(*run.overrides, "eval.after_training=false"))
+
+
 def search_groups(artifact: str, profile: str) -> list[SearchGroup]:
     """The learning-rate searches of an artifact under a profile that searches ([] otherwise)."""
     if not profile_config(profile)["lr_search"]:
@@ -154,7 +162,7 @@ def plan(artifact: str, profile: str, finished: dict[str, dict] | None = None) -
         decides_claims = bool(claimed.intersection(group.cells))
         trials = {lr: replace(_run(artifact, profile, group.anchor, lr, every[0]), for_claims=decides_claims)
                   for lr in group.lrs}  # fmt: skip
-        runs += trials.values()
+        runs += [_without_test(trial) for trial in trials.values()]  # the chosen one decodes it in the next stage
 
         def dev_loss_of(lr: float, trials=trials) -> float | None:
             summary = finished.get(trials[lr].name)
@@ -165,9 +173,7 @@ def plan(artifact: str, profile: str, finished: dict[str, dict] | None = None) -
             waiting += group.cells
             continue
         counted += [run for cell in group.cells for run in runs_of(cell, group.chosen)]
-    trial_runs = {run.name: run for run in runs}  # an anchor's run at the choice is also its trial
-    counted = [trial_runs.get(run.name, run) for run in counted]
-    runs += [run for run in counted if run.name not in trial_runs]
+    runs += counted  # an anchor's run at the choice is also its trial: launched again, to decode its test set
     runs.sort(key=lambda run: not run.for_claims)  # stable: the claims' runs first, each part in its order
     return Plan(runs, counted, groups, waiting)
 

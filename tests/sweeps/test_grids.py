@@ -97,6 +97,24 @@ def test_learning_rates_are_chosen_on_dev_loss_then_every_cell_of_the_group_runs
     assert all(f"train.lr={run.lr:g}" in run.overrides for run in second.runs)
 
 
+def test_search_trials_decode_no_test_set_until_chosen_and_the_chosen_one_comes_back_to_decode_it():
+    """Only the trial at the chosen rate (also its cell's first replicate) decodes the test set: launched again
+    with its evaluation on, a new job for the sweeper, the same run folder (pipeline.evaluate_trained_run)."""
+    from hydra_plugins.prefix_tuning_sweeper.reproduce_sweeper import ReproduceSweeper
+
+    first = plan("fig5", "cpu")
+    assert len(first.runs) == 3 and all("eval.after_training=false" in run.overrides for run in first.runs)
+    losses = {run.name: loss for run, loss in zip(first.runs, (1.72, 1.73, 1.86), strict=True)}
+    second = plan("fig5", "cpu", finished(first.runs, losses))
+    chosen = [run for run in second.runs if run.name == first.runs[0].name]
+    assert [("eval.after_training=false" in run.overrides) for run in chosen] == [True, False]
+    assert all("eval.after_training=false" not in run.overrides for run in second.counted)
+    assert first.runs[0].name in {run.name for run in second.counted}
+    jobs = [list(run.overrides) for run in second.runs]
+    stage, _ = ReproduceSweeper.next_stage(second, jobs, {run.overrides for run in first.runs})
+    assert list(chosen[1].overrides) in stage and not any(list(run.overrides) in stage for run in first.runs)
+
+
 def test_only_cells_a_claim_reads_get_every_replicate():
     losses = {run.name: 1.0 for run in plan("table2", "cpu").runs}
     counted = plan("table2", "cpu", finished(plan("table2", "cpu").runs, losses)).counted
@@ -117,13 +135,15 @@ def test_the_runs_the_claims_read_come_first_and_the_sweep_launches_them_alone()
     jobs = [[run.name] for run in first.runs]
     stage, for_claims = ReproduceSweeper.next_stage(first, jobs, set())
     assert for_claims and [job[0] for job in stage] == [run.name for run in first.runs[:18]]
-    stage, for_claims = ReproduceSweeper.next_stage(first, jobs, {job[0] for job in stage})
+    stage, for_claims = ReproduceSweeper.next_stage(first, jobs, {tuple(job) for job in stage})
     assert not for_claims and len(stage) == 27
-    assert ReproduceSweeper.next_stage(first, jobs, {job[0] for job in jobs}) is None
+    assert ReproduceSweeper.next_stage(first, jobs, {tuple(job) for job in jobs}) is None
 
     claims_searched = plan("table2", "cpu", finished(first.runs[:18], {run.name: 1.0 for run in first.runs[:18]}))
     pending = [run for run in claims_searched.runs if run.name not in {r.name for r in first.runs[:18]}]
     assert [run.cell in claimed for run in pending] == [True] * 12 + [False] * 27  # 6 cells x 2 more seeds first
+    again = [run for run in claims_searched.runs if run.name in {r.name for r in first.runs[:18]}][18:]
+    assert len(again) == 6 and all(run.for_claims for run in again)  # the six chosen trials, to decode their test
     assert {run.name for run in pending[:12]} == {f"{cell},lr={lr},seed={seed}" for cell, lr in
                                                   [("e2e_prefix", "8e-05"), ("e2e_adapter_0.1", "8e-05"),
                                                    ("e2e_finetune", "5e-05"), ("webnlg_prefix", "5e-05"),
