@@ -44,8 +44,9 @@ def load_run_config(run_dir: Path) -> DictConfig:
 
 
 # Settings that change where a run lives, how often it saves or logs, how many sources decode at once (the
-# engine's text is the same at any width: tests/generation) or whether its test set is decoded yet, never its numbers: a run that differs only in these
-# is the same run (so a run restored from its record under results/ counts as finished: sweeps/run_records.py).
+# engine's text is the same at any width: tests/generation) or whether its test set is decoded yet, never its
+# numbers: a run that differs only in these is the same run (so a run restored from its record under results/
+# counts as finished: sweeps/run_records.py).
 RESULT_NEUTRAL = (
     ("run_dir",),
     ("train", "checkpoint_every"),

@@ -74,9 +74,9 @@ def caption(artifact: str, runs: list[FinishedRun], record: dict, sweep_dir: Pat
     profile = profile_of(runs, record)
     expected = {run.name for run in current.runs} if current else set()
     counted = {run.name for run in current.counted} if current else set()
-    # a search trial decodes no test set; the chosen one is pending until it has (sweeps/grids.py)
-    done = {str(run.get("reproduce.run")) for run in runs if run.scores or str(run.get("reproduce.run")) not in counted}
     evaluated = [run for run in runs if "eval" in run.summary]
+    # a search trial decodes no test set; the chosen one is pending until it has (sweeps/grids.py)
+    done = {name for run in runs if (name := str(run.get("reproduce.run"))) not in counted or "eval" in run.summary}
     seconds = sum(sum(run.summary.get("timings", {}).values()) for run in runs)
     return {
         "profile": profile,

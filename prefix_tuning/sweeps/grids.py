@@ -8,7 +8,8 @@ A profile that searches learning rates runs in two stages: first the anchor cell
 every learning rate of the group (first replicate); once those have finished, the rate with the lowest dev
 loss is the group's choice (`lr_choice`), and every cell of the group runs with it (all replicates for the
 cells a claim reads). Trials decode no test set; the trial at the chosen rate, which is also that cell's first
-replicate, is launched again to decode it from its saved weights. `plan()` takes the runs finished so far and says what to run, what counts and what waits.
+replicate, is launched again to decode it from its saved weights. `plan()` takes the runs finished so far and
+says what to run, what counts and what waits.
 Runs a claim reads come first (`Run.for_claims`): the searches of groups holding a claimed cell, then those cells'
 runs at the choice, and only then the other cells, so a sweep cut short has evidence rather than a little of
 everything. The order changes no run's settings or numbers.

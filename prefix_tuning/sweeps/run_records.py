@@ -4,8 +4,9 @@ repository alone once the run folders are gone (another machine, a cleaned disk,
 
 Under `reproduce` each run writes its record as soon as it has finished (REPRODUCE_RECORDS names the folder),
 so a sweep killed before its report (a machine shut down mid-table) loses no finished run. A report writes the
-records of the sweep's finished runs too and then reads every record (a run finished in an earlier sweep counts); `reproduce` copies the records back into an empty run folder first, so those runs
-are skipped instead of trained again. Delete a record to run it again.
+records of the sweep's finished runs too and then reads every record (a run finished in an earlier sweep
+counts); `reproduce` copies the records back into an empty run folder first, so those runs are skipped instead
+of trained again. Delete a record to run it again.
 """
 
 import os
