@@ -17,11 +17,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from prefix_tuning.errors import exit_on_user_error  # noqa: E402
 from prefix_tuning.reporting.claims import CLAIMS  # noqa: E402
 from prefix_tuning.reporting.paper_numbers import CLAIMS as PAPER_CLAIMS  # noqa: E402
+from prefix_tuning.reporting.readme_block import replace_block  # noqa: E402
 from prefix_tuning.sweeps.grids import ARTIFACTS  # noqa: E402
-
-BEGIN, END = "<!-- status:begin -->", "<!-- status:end -->"
 
 # What the paper reports for the tables' claims (ACL 2021; ../shared/docs/PAPER.md), quoted, not ours; the figures'
 # claims are the paper's words in `reporting.paper_numbers.CLAIMS`.
@@ -93,6 +93,7 @@ def markdown(rows: list[dict], profile: str) -> str:
     return "\n".join(lines)
 
 
+@exit_on_user_error
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--profile", default="cpu")
@@ -103,11 +104,7 @@ def main():
     if not args.readme:
         print(table)
         return
-    text = args.readme.read_text(encoding="utf-8")
-    if BEGIN not in text or END not in text:
-        sys.exit(f"error: {args.readme} has no {BEGIN} ... {END} block")
-    head, rest = text.split(BEGIN, 1)
-    args.readme.write_text(head + BEGIN + "\n" + table + "\n" + END + rest.split(END, 1)[1], encoding="utf-8")
+    replace_block(args.readme, "status", table)
     print(f"wrote the status table into {args.readme}")
 
 

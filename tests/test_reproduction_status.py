@@ -40,5 +40,5 @@ def test_a_readme_without_the_markers_is_refused(tmp_path, run_module):
     readme = tmp_path / "README.md"
     readme.write_text("# no block\n")
     result = run_module("scripts.reproduction_status", "--results", tmp_path, "--readme", readme)
-    assert result.returncode == 1 and "has no <!-- status:begin -->" in result.stderr
+    assert result.returncode == 2 and "has no <!-- status:begin -->" in result.stderr
     assert readme.read_text() == "# no block\n"

@@ -199,3 +199,29 @@ def deviations(artifact: str, profile: str) -> list[str]:
         *(text for kind in kinds for text in scales[kind].get("deviations", [])),
         *spec.get("deviations", {}).get(profile, []),
     ]
+
+
+@dataclass(frozen=True)
+class RunCounts:
+    search: int  # learning-rate search trials
+    at_choice: int  # runs at the chosen rates (or the cells' own), not counting the trial that is also one
+
+    @property
+    def total(self) -> int:
+        return self.search + self.at_choice
+
+
+def run_counts(artifact: str, profile: str) -> dict[str, RunCounts]:
+    """How many runs each cell of an artifact's grid has under a profile, known before any learning rate is
+    chosen (the compute plan): an anchor's trials, then the cell's replicates at its rate, the anchor's first
+    replicate at the choice being its trial. Names match the runs' (`cell,lr=...,seed=...`)."""
+    groups = search_groups(artifact, profile)
+    claimed = set(artifact_config(artifact).get("claims", []))
+    every = len(replicates(artifact, profile))
+    replicated = profile_config(profile)["replicate"] == "all"
+    counts = {}
+    for cell in _cells(artifact, profile):
+        trials = sum(len(group.lrs) for group in groups if group.anchor == cell)
+        also_trial = any(group.anchor == cell and cell in group.cells for group in groups)
+        counts[cell] = RunCounts(trials, (every if replicated or cell in claimed else 1) - also_trial)
+    return counts

@@ -1,10 +1,10 @@
 """The three reproduction profiles and which one runs.
 
 - `paper`: the paper's models, full data, the paper's grid (all seeds and subsets): GPU machines with internet.
-- `cpu`: the embedded SmolLM2 and the offline data, scaled down to hours per artifact on 2 CPU cores
-  (Table 5: 2.25 h; Table 2: ~1.5 h per 5 of its 15 runs); the grid keeps its shape where it can (fewer
-  subsets, seeds, steps and test items, never fewer methods or conditions) and every deviation is listed in
-  the report's caption.
+- `cpu`: the embedded SmolLM2 and the offline data, scaled down to hours per artifact on 2 CPU cores (about
+  25 CPU-hours for the seven: experiments/README.md has the plan); the grid keeps its shape where it can
+  (fewer subsets, seeds, steps and test items, never fewer methods or conditions) and every deviation is
+  listed in the report's caption.
 - `smoke`: tiny random models, a few steps, a few test items: the whole artifact pipeline in about a
   minute, for tests and CI.
 """
