@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from prefix_tuning.errors import exit_on_user_error  # noqa: E402
-from prefix_tuning.reporting.readme_block import replace_block  # noqa: E402
+from prefix_tuning.reporting.readme_block import print_or_replace  # noqa: E402
 from prefix_tuning.sweeps.grids import ARTIFACTS, plan, profile_config, run_counts  # noqa: E402
 from prefix_tuning.sweeps.run_records import records_dir  # noqa: E402
 from prefix_tuning.sweeps.sweep_runs import finished_summaries  # noqa: E402
@@ -106,11 +106,7 @@ def main():
     args = parser.parse_args()
     results = args.results or REPO / "results" / args.profile
     table = markdown([artifact_row(artifact, args.profile, results) for artifact in ARTIFACTS], args.profile)
-    if not args.readme:
-        print(table)
-        return
-    replace_block(args.readme, "plan", table)
-    print(f"wrote the compute plan into {args.readme}")
+    print_or_replace(args.readme, "plan", table)
 
 
 if __name__ == "__main__":

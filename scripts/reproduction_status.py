@@ -20,7 +20,7 @@ sys.path.insert(0, str(REPO))
 from prefix_tuning.errors import exit_on_user_error  # noqa: E402
 from prefix_tuning.reporting.claims import CLAIMS  # noqa: E402
 from prefix_tuning.reporting.paper_numbers import CLAIMS as PAPER_CLAIMS  # noqa: E402
-from prefix_tuning.reporting.readme_block import replace_block  # noqa: E402
+from prefix_tuning.reporting.readme_block import print_or_replace  # noqa: E402
 from prefix_tuning.sweeps.grids import ARTIFACTS  # noqa: E402
 
 # What the paper reports for the tables' claims (ACL 2021; ../shared/docs/PAPER.md), quoted, not ours; the figures'
@@ -101,11 +101,7 @@ def main():
     parser.add_argument("--readme", type=Path, help="rewrite this README's status block")
     args = parser.parse_args()
     table = markdown(status_rows(args.results or REPO / "results" / args.profile, args.profile), args.profile)
-    if not args.readme:
-        print(table)
-        return
-    replace_block(args.readme, "status", table)
-    print(f"wrote the status table into {args.readme}")
+    print_or_replace(args.readme, "status", table)
 
 
 if __name__ == "__main__":

@@ -18,3 +18,12 @@ def replace_block(path: Path, name: str, block: str) -> None:
         raise UserError(f"{path} has no {begin} ... {end} block")
     head, rest = text.split(begin, 1)
     Path(path).write_text(head + begin + "\n" + block + "\n" + end + rest.split(end, 1)[1], encoding="utf-8")
+
+
+def print_or_replace(path: Path | None, name: str, block: str) -> None:
+    """A generating script's output: `block` on stdout, or into `path`'s `name` block when a file is given."""
+    if path is None:
+        print(block)
+        return
+    replace_block(path, name, block)
+    print(f"wrote the {name} block of {path}")
