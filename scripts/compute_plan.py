@@ -5,9 +5,9 @@
 Per artifact: the runs its grid lists (learning-rate search trials and runs at the chosen rates:
 `grids.run_counts`), how many have a record under results/<profile>/runs/<artifact>/, the minutes a run takes
 (median of the records' setup + train + test-decoding times; before a cell has a record, its artifact's median;
-before the artifact has one, the profile's `minutes_per_run_estimate`), the CPU-hours spent (the records x their median: robust
-to the queue's pauses while tests ran and to slower hosts, which the records' summed wall time, also shown,
-counts) and left (each cell's runs without a record x its cell's median, which sees that fine-tuning costs more
+before the artifact has one, the profile's `minutes_per_run_estimate`), the CPU-hours spent (the records x
+their median: robust to the queue's pauses while tests ran and to slower hosts, which the records' summed wall
+time, also shown, counts) and left (each cell's runs without a record x its cell's median, which sees that fine-tuning costs more
 than prefix-tuning). `--readme` rewrites the block between `<!-- plan:begin -->` and `<!-- plan:end -->`.
 """
 
@@ -37,11 +37,11 @@ def artifact_row(artifact: str, profile: str, results: Path) -> dict:
     """One artifact's line of the plan (see the module docstring)."""
     counts = run_counts(artifact, profile)
     finished = finished_summaries(records_dir(results, artifact))
-    in_grid = {run.name for run in plan(artifact, profile, finished).runs}
-    recorded = {name: summary for name, summary in finished.items() if name in in_grid}
-    minutes_of = {
-        cell: [run_minutes(s) for name, s in recorded.items() if name.split(",")[0] == cell] for cell in counts
-    }
+    cell_of = {run.name: run.cell for run in plan(artifact, profile, finished).runs}
+    recorded = {name: summary for name, summary in finished.items() if name in cell_of}
+    minutes_of = {cell: [] for cell in counts}
+    for name, summary in recorded.items():
+        minutes_of[cell_of[name]].append(run_minutes(summary))
     every = [minutes for cell in minutes_of.values() for minutes in cell]
     estimate = (profile_config(profile).get("minutes_per_run_estimate") or {}).get(artifact)
     typical = statistics.median(every) if every else estimate
@@ -60,7 +60,7 @@ def artifact_row(artifact: str, profile: str, results: Path) -> dict:
         "minutes_per_run": typical, "measured": bool(every), "wall_hours": sum(every) / 60,
         "hours_spent": len(every) * typical / 60 if every else 0.0,
         "hours_left": sum(left) / 60 if typical is not None else None, "status": status,
-        "not_in_grid": sorted(set(finished) - in_grid),
+        "not_in_grid": sorted(set(finished) - set(cell_of)),
     }  # fmt: skip
 
 

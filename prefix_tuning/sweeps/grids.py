@@ -214,7 +214,7 @@ class RunCounts:
 def run_counts(artifact: str, profile: str) -> dict[str, RunCounts]:
     """How many runs each cell of an artifact's grid has under a profile, known before any learning rate is
     chosen (the compute plan): an anchor's trials, then the cell's replicates at its rate, the anchor's first
-    replicate at the choice being its trial. Names match the runs' (`cell,lr=...,seed=...`)."""
+    replicate at the choice being its trial."""
     groups = search_groups(artifact, profile)
     claimed = set(artifact_config(artifact).get("claims", []))
     every = len(replicates(artifact, profile))
