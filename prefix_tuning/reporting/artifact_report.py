@@ -203,12 +203,15 @@ def lr_markdown(current: Plan | None) -> list[str]:
         return []
     lines = ["## Learning rates chosen on dev", "",
              "Each group's rate is the one whose run of the anchor cell (first replicate) reached the lowest dev loss "
-             "(per target token); every cell of the group then runs at it. Test scores play no part.", "",
+             "(per target token); every cell of the group then runs at it. Test scores play no part. A choice at "
+             "the lowest or highest rate searched is marked: the best rate may lie outside the search.", "",
              "| anchor cell | cells | lr: best dev loss | chosen |", "|---|---|---|---|"]  # fmt: skip
     for group in current.groups:
         losses = ", ".join(f"{lr:g}: {group.dev_losses[lr]:.4f}" if lr in group.dev_losses else f"{lr:g}: pending"
                            for lr in group.lrs)  # fmt: skip
         chosen = f"{group.chosen:g}" if group.chosen is not None else "pending"
+        if group.edge:
+            chosen += f" ({group.edge} rate searched)"
         lines.append(f"| {group.anchor} | {', '.join(group.cells)} | {losses} | {chosen} |")
     return lines + [""]
 

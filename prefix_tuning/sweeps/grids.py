@@ -48,9 +48,17 @@ class SearchGroup:
     dev_losses: dict[float, float] = field(default_factory=dict)  # lr -> best dev loss of the anchor's run
     chosen: float | None = None
 
+    @property
+    def edge(self) -> str | None:
+        """`lowest` or `highest` when the choice is an end of the searched rates (the best rate may lie beyond)."""
+        if self.chosen is None or len(self.lrs) < 2:
+            return None
+        return {min(self.lrs): "lowest", max(self.lrs): "highest"}.get(self.chosen)
+
     def to_json(self) -> dict:
         return {"anchor": self.anchor, "cells": self.cells, "lrs": self.lrs,
-                "dev_losses": {f"{lr:g}": loss for lr, loss in self.dev_losses.items()}, "chosen": self.chosen}  # fmt: skip
+                "dev_losses": {f"{lr:g}": loss for lr, loss in self.dev_losses.items()}, "chosen": self.chosen,
+                "chosen_at_edge": self.edge}  # fmt: skip
 
 
 @dataclass

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from prefix_tuning.reporting.artifact_report import lr_markdown
 from prefix_tuning.sweeps.grids import ARTIFACTS, artifact_config, deviations, plan
 
 pytestmark = pytest.mark.needs_data("e2e", "webnlg2017", "dart", "xsum")
@@ -95,6 +96,21 @@ def test_learning_rates_are_chosen_on_dev_loss_then_every_cell_of_the_group_runs
     assert {f"e2e_emb_{n},lr=8e-05,seed={s}" for n in (1, 10, 20) for s in (101, 102, 103)} <= counted
     assert set(second.waiting) == {"e2e_infix_1", "e2e_infix_10", "e2e_infix_20"}
     assert all(f"train.lr={run.lr:g}" in run.overrides for run in second.runs)
+
+
+def test_a_choice_at_an_end_of_the_searched_rates_is_marked_in_the_report():
+    """Adapter 0.1% on E2E picked the highest rate (x16): the report says the best rate may lie outside."""
+    first = plan("table5", "cpu")
+    losses = {"e2e_prefix,lr=8e-05,seed=101": 1.30, "e2e_prefix,lr=0.00032,seed=101": 1.21,
+              "e2e_prefix,lr=0.00128,seed=101": 1.25,
+              "e2e_emb_10,lr=8e-05,seed=101": 1.9, "e2e_emb_10,lr=0.00032,seed=101": 1.8,
+              "e2e_emb_10,lr=0.00128,seed=101": 1.7}  # fmt: skip
+    second = plan("table5", "cpu", finished(first.runs, losses))
+    edges = {group.anchor: group.to_json()["chosen_at_edge"] for group in second.groups}
+    assert edges == {"e2e_prefix": None, "e2e_emb_10": "highest", "e2e_infix_10": None}  # infix: still pending
+    rows = {line.split(" | ")[0]: line for line in lr_markdown(second) if line.startswith("| e2e_")}
+    assert rows["| e2e_emb_10"].endswith("| 0.00128 (highest rate searched) |")
+    assert rows["| e2e_prefix"].endswith("| 0.00032 |")
 
 
 def test_search_trials_decode_no_test_set_until_chosen_and_the_chosen_one_comes_back_to_decode_it():
