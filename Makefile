@@ -47,9 +47,10 @@ bench-score: setup
 ## Reproduce a paper table or figure (ACL 2021 numbering): one Hydra multirun over its grid, then the report.
 ## PROFILE=paper|cpu|smoke (default: paper with a CUDA GPU, else cpu), DRY_RUN=1 lists the runs,
 ## RUNS=<dir> (default runs/reproduce/<profile>/<artifact>), RESULTS=<dir> (default results/<profile>),
-## LAUNCHER=basic|joblib|slurm. A finished run is skipped, a killed one resumes.
+## LAUNCHER=basic|joblib|slurm, CLAIMS_ONLY=1 runs only what the claims read (the rest later, without it).
+## A finished run is skipped, a killed one resumes.
 reproduce-%: setup
-	@PROFILE=$(PROFILE) DRY_RUN=$(DRY_RUN) RUNS=$(RUNS) RESULTS=$(RESULTS) LAUNCHER=$(LAUNCHER) $(PY) -m prefix_tuning.reproduce $*
+	@PROFILE=$(PROFILE) DRY_RUN=$(DRY_RUN) CLAIMS_ONLY=$(CLAIMS_ONLY) RUNS=$(RUNS) RESULTS=$(RESULTS) LAUNCHER=$(LAUNCHER) $(PY) -m prefix_tuning.reproduce $*
 
 reproduce-all: $(addprefix reproduce-,$(ARTIFACTS))
 

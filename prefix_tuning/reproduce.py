@@ -1,7 +1,7 @@
 """Reproduce one paper table or figure: one Hydra multirun over its grid, then its report.
 
-    python -m prefix_tuning.reproduce <artifact> [--profile paper|cpu|smoke] [--dry-run] [overrides ...]
-    make reproduce-<artifact> [PROFILE=...] [DRY_RUN=1] [RUNS=dir] [RESULTS=dir] [LAUNCHER=basic|joblib|slurm]
+    python -m prefix_tuning.reproduce <artifact> [--profile paper|cpu|smoke] [--dry-run] [--claims-only] [overrides ...]
+    make reproduce-<artifact> [PROFILE=...] [DRY_RUN=1] [CLAIMS_ONLY=1] [RUNS=dir] [RESULTS=dir] [LAUNCHER=...]
 
 The first line printed says which profile runs (default: paper with a CUDA GPU, else cpu) and how to
 choose another. Runs live in RUNS (default runs/reproduce/<profile>/<artifact>), one folder each; a run
@@ -9,7 +9,9 @@ that finished is skipped and a killed one resumes from its checkpoint, so the ta
 again after any crash. The report goes to RESULTS (default results/<profile>), with a record of every
 finished run (RESULTS/runs/<artifact>: its config.yaml and summary.json, written as each run finishes, so a
 sweep killed before its report loses no finished run); runs recorded there count as finished even when RUNS is
-new (another machine), so a table can be filled across machines and sessions.
+new (another machine), so a table can be filled across machines and sessions. With --claims-only (CLAIMS_ONLY=1) only
+the runs a claim reads are launched and the report shows the rest as pending: the verdicts first, on a budget; the
+same command without it runs the rest later.
 Extra overrides apply to every run (e.g. logger=none).
 """
 
@@ -37,6 +39,8 @@ def main(argv=None):
     parser.add_argument("overrides", nargs="*", help="Hydra overrides applied to every run")
     parser.add_argument("--profile", default=None, help="paper | cpu | smoke (default: PROFILE, else by hardware)")
     parser.add_argument("--dry-run", action="store_true", default=os.environ.get("DRY_RUN", "") not in ("", "0"))
+    parser.add_argument("--claims-only", action="store_true", default=os.environ.get("CLAIMS_ONLY", "") not in ("", "0"),
+                        help="launch only the runs a claim reads (their learning-rate searches included)")  # fmt: skip
     args = parser.parse_args(argv)
     profile, why = chosen_profile(args.profile)
     print(profile_line(args.artifact, profile, why), flush=True)
@@ -47,9 +51,12 @@ def main(argv=None):
         raise UserError(f"unknown LAUNCHER={launcher!r}; choose one of {', '.join(LAUNCHERS)}")
     command = [sys.executable, "-m", "prefix_tuning.train", "-m", "hydra/sweeper=reproduce",
                f"hydra.sweeper.artifact={args.artifact}", f"hydra.sweeper.profile={profile}",
-               f"hydra.sweep.dir={runs}", *LAUNCHERS[launcher], *args.overrides]  # fmt: skip
-    shown = f"make reproduce-{args.artifact} PROFILE={profile}" + (
-        f" LAUNCHER={launcher}" if launcher != "basic" else ""
+               f"hydra.sweep.dir={runs}", *(["hydra.sweeper.claims_only=true"] if args.claims_only else []),
+               *LAUNCHERS[launcher], *args.overrides]  # fmt: skip
+    shown = (
+        f"make reproduce-{args.artifact} PROFILE={profile}"
+        + (f" LAUNCHER={launcher}" if launcher != "basic" else "")
+        + (" CLAIMS_ONLY=1" if args.claims_only else "")
     )
     if profile == "paper" and not args.dry_run:
         check_inputs(args.artifact, profile)  # offline: one line in seconds, not hub retries in every run

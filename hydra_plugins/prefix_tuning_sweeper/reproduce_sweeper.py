@@ -9,7 +9,9 @@ the jobs. A profile that searches learning rates runs in stages: when the search
 finished (trained, dev loss only), the runs at the chosen rate are launched in the same sweep, the chosen trial
 again to decode its test set. The runs a claim reads are launched
 first (their searches, then their runs at the choice), the other cells after them. Command-line overrides of the sweep
-apply to every run. With DRY_RUN=1 it prints each run's resolved settings as one JSON object per line (and,
+apply to every run. With `claims_only` (CLAIMS_ONLY=1 through `make reproduce-X`) the sweep stops once the runs
+a claim reads have finished: on a budget, the verdicts come before the rest of the table, which the same command
+without it fills in later (nothing runs twice). With DRY_RUN=1 it prints each run's resolved settings as one JSON object per line (and,
 on stderr, the cells that wait for a learning-rate choice) and launches nothing. A failed run does not stop
 the others; the sweep lists the failures at the end and exits non-zero.
 """
@@ -41,6 +43,7 @@ class ReproduceSweeperConf:
     _target_: str = "hydra_plugins.prefix_tuning_sweeper.reproduce_sweeper.ReproduceSweeper"
     artifact: str = "table2"
     profile: str | None = None  # None: PROFILE, else paper with a CUDA GPU, else cpu
+    claims_only: bool = False  # launch only the runs a claim reads (their searches and their runs at the choice)
 
 
 ConfigStore.instance().store(
@@ -49,8 +52,8 @@ ConfigStore.instance().store(
 
 
 class ReproduceSweeper(Sweeper):
-    def __init__(self, artifact: str, profile: str | None = None):
-        self.artifact, self.requested_profile = artifact, profile
+    def __init__(self, artifact: str, profile: str | None = None, claims_only: bool = False):
+        self.artifact, self.requested_profile, self.claims_only = artifact, profile, claims_only
         self.config = self.launcher = self.hydra_context = None
 
     def setup(self, *, hydra_context, task_function, config) -> None:
@@ -69,14 +72,24 @@ class ReproduceSweeper(Sweeper):
         current = plan(self.artifact, profile, finished_summaries(sweep_dir))
         return current, [[*run.overrides, *arguments, f"+reproduce.run='{run.name}'"] for run in current.runs]
 
+    def claimed_cells(self) -> set[str]:
+        from prefix_tuning.sweeps.grids import artifact_config
+
+        return set(artifact_config(self.artifact).get("claims", []))
+
     @staticmethod
-    def next_stage(current, jobs: list[list[str]], launched: set[tuple]) -> tuple[list[list[str]], bool] | None:
-        """(the jobs to launch now, whether they are runs a claim reads), None when all are launched: the runs a
-        claim reads before any other, so a sweep cut short leaves evidence, not a little of everything. A job is
-        told apart by all its overrides: the chosen search trial comes back with its test decoding on."""
+    def next_stage(
+        current, jobs: list[list[str]], launched: set[tuple], claims_only: bool = False
+    ) -> tuple[list[list[str]], bool] | None:
+        """(the jobs to launch now, whether they are runs a claim reads), None when all are launched (with
+        `claims_only`: all the runs a claim reads): the runs a claim reads before any other, so a sweep cut short
+        leaves evidence, not a little of everything. A job is told apart by all its overrides: the chosen search
+        trial comes back with its test decoding on."""
         pending = [(run, job) for run, job in zip(current.runs, jobs, strict=True) if tuple(job) not in launched]
         first = [job for run, job in pending if run.for_claims]
-        return (first, True) if first else ([job for _, job in pending], False) if pending else None
+        if first or claims_only:
+            return (first, True) if first else None
+        return ([job for _, job in pending], False) if pending else None
 
     def sweep(self, arguments: list[str]) -> Any:
         from prefix_tuning.sweeps.profiles import chosen_profile, profile_line
@@ -87,7 +100,9 @@ class ReproduceSweeper(Sweeper):
         sweep_dir = Path(self.config.hydra.sweep.dir)
         current, jobs = self.jobs(list(arguments), profile, sweep_dir)
         if os.environ.get("DRY_RUN", "") not in ("", "0"):
-            for job in jobs:
+            for run, job in zip(current.runs, jobs, strict=True):
+                if self.claims_only and not run.for_claims:
+                    continue
                 cfg = self.hydra_context.config_loader.load_sweep_config(self.config, job)
                 print(json.dumps({key: OmegaConf.select(cfg, path) for key, path in DRY_RUN_KEYS.items()}), flush=True)
             if current.waiting:
@@ -98,7 +113,7 @@ class ReproduceSweeper(Sweeper):
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         command = os.environ.get("REPRODUCE_COMMAND") or " ".join(["python -m prefix_tuning.train", *sys.argv[1:]])
         launched, results, failed = [], [], []
-        while stage := self.next_stage(current, jobs, {tuple(job) for job in launched}):
+        while stage := self.next_stage(current, jobs, {tuple(job) for job in launched}, self.claims_only):
             new, for_claims = stage
             record = {"artifact": self.artifact, "profile": profile, "command": command,
                       "runs": list(dict.fromkeys(job[-1] for job in launched + new))}  # fmt: skip
@@ -110,9 +125,15 @@ class ReproduceSweeper(Sweeper):
             results.append(outcome)
             failed += [(job, result) for job, result in zip(new, outcome) if result.status != JobStatus.COMPLETED]
             current, jobs = self.jobs(list(arguments), profile, sweep_dir)
-        if current.waiting and not failed:
-            print(f"{len(current.waiting)} cells still wait for a learning-rate choice (every search run of "
-                  f"their group diverged?): {', '.join(current.waiting)}", file=sys.stderr, flush=True)  # fmt: skip
+        waiting = current.waiting
+        if self.claims_only:
+            waiting = [cell for cell in waiting if cell in self.claimed_cells()]
+            if rest := [run for run in current.runs if not run.for_claims]:
+                print(f"claims only: {len(rest)} runs no claim reads are left; the same command without CLAIMS_ONLY "
+                      "runs them", flush=True)  # fmt: skip
+        if waiting and not failed:
+            print(f"{len(waiting)} cells still wait for a learning-rate choice (every search run of "
+                  f"their group diverged?): {', '.join(waiting)}", file=sys.stderr, flush=True)  # fmt: skip
         for job, result in failed:
             print(
                 f"run failed: {job[-1]}: {type(result._return_value).__name__}: {result._return_value}", file=sys.stderr

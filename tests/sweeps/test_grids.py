@@ -131,6 +131,16 @@ def test_search_trials_decode_no_test_set_until_chosen_and_the_chosen_one_comes_
     assert list(chosen[1].overrides) in stage and not any(list(run.overrides) in stage for run in first.runs)
 
 
+def test_dry_run_with_claims_only_lists_just_the_searches_the_claims_read(run_module):
+    result = run_module("prefix_tuning.reproduce", "table2", "--profile", "cpu", "--dry-run", "--claims-only")
+    assert result.returncode == 0, result.stderr[-2000:]
+    runs = [json.loads(line) for line in result.stdout.strip().splitlines()[1:]]
+    assert len(runs) == 18  # E2E and WebNLG x prefix, adapter 0.1%, fine-tuning x 3 rates; no FT-top2, adapter 3%, DART
+    per_method = {(task, method): sum((r["task"], r["method"]) == (task, method) for r in runs)
+                  for task in ("e2e", "webnlg") for method in ("prefix", "adapter", "finetune")}  # fmt: skip
+    assert set(per_method.values()) == {3}
+
+
 def test_only_cells_a_claim_reads_get_every_replicate():
     losses = {run.name: 1.0 for run in plan("table2", "cpu").runs}
     counted = plan("table2", "cpu", finished(plan("table2", "cpu").runs, losses)).counted
@@ -154,6 +164,9 @@ def test_the_runs_the_claims_read_come_first_and_the_sweep_launches_them_alone()
     stage, for_claims = ReproduceSweeper.next_stage(first, jobs, {tuple(job) for job in stage})
     assert not for_claims and len(stage) == 27
     assert ReproduceSweeper.next_stage(first, jobs, {tuple(job) for job in jobs}) is None
+    claims_done = {tuple(job) for job in jobs[:18]}  # with claims_only the sweep ends here (CLAIMS_ONLY=1)
+    assert ReproduceSweeper.next_stage(first, jobs, claims_done, claims_only=True) is None
+    assert ReproduceSweeper.next_stage(first, jobs, set(), claims_only=True) == (jobs[:18], True)
 
     claims_searched = plan("table2", "cpu", finished(first.runs[:18], {run.name: 1.0 for run in first.runs[:18]}))
     pending = [run for run in claims_searched.runs if run.name not in {r.name for r in first.runs[:18]}]

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from prefix_tuning.paths import REPO_ROOT
-from prefix_tuning.sweeps.grids import ARTIFACTS, grid
+from prefix_tuning.sweeps.grids import ARTIFACTS, artifact_config, grid
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_data("e2e", "webnlg2017", "dart", "xsum"), pytest.mark.needs_java]
 
@@ -120,3 +120,22 @@ def test_runs_recorded_with_the_results_survive_losing_the_run_folders(tmp_path,
     assert {run for c in cells for run in c["ours"]["runs"]} <= {
         str(p.parent.relative_to(results)) for p in records.rglob("summary.json")
     }
+
+
+def test_claims_only_runs_what_the_claims_read_and_the_full_command_runs_the_rest(tmp_path, run_module):
+    """CLAIMS_ONLY=1: Table 2's claims read 6 of its 15 cells; those run and their report shows the other 9 as
+    pending, with the command that made it. The same command without it runs only those 9."""
+    claimed = set(artifact_config("table2")["claims"])
+    first = reproduce("table2", tmp_path, run_module, CLAIMS_ONLY="1")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "claims only: 9 runs no claim reads are left; the same command without CLAIMS_ONLY runs them" in first.stdout
+    ran = {p.parent.name for p in (tmp_path / "runs").rglob("summary.json")}
+    assert ran == claimed
+    caption = json.loads((tmp_path / "results" / "table2.json").read_text())["caption"]
+    assert caption["command"] == "make reproduce-table2 PROFILE=smoke CLAIMS_ONLY=1"
+    assert set(caption["pending"]) == set(artifact_config("table2")["cells"]) - claimed
+    rest = reproduce("table2", tmp_path, run_module)
+    assert rest.returncode == 0, rest.stderr[-3000:]
+    assert rest.stdout.count("skip ") == 6 and "claims only" not in rest.stdout
+    assert {p.parent.name for p in (tmp_path / "runs").rglob("summary.json")} == set(artifact_config("table2")["cells"])
+    assert json.loads((tmp_path / "results" / "table2.json").read_text())["caption"]["pending"] == []
