@@ -213,6 +213,7 @@ def deviations(artifact: str, profile: str) -> list[str]:
 class RunCounts:
     search: int  # learning-rate search trials
     at_choice: int  # runs at the chosen rates (or the cells' own), not counting the trial that is also one
+    claims: int = 0  # of those, the runs a claim reads or that choose a claimed cell's rate (Run.for_claims)
 
     @property
     def total(self) -> int:
@@ -231,5 +232,7 @@ def run_counts(artifact: str, profile: str) -> dict[str, RunCounts]:
     for cell in _cells(artifact, profile):
         trials = sum(len(group.lrs) for group in groups if group.anchor == cell)
         also_trial = any(group.anchor == cell and cell in group.cells for group in groups)
-        counts[cell] = RunCounts(trials, (every if replicated or cell in claimed else 1) - also_trial)
+        decides_claims = any(group.anchor == cell and claimed.intersection(group.cells) for group in groups)
+        at_choice = (every if replicated or cell in claimed else 1) - also_trial
+        counts[cell] = RunCounts(trials, at_choice, trials * decides_claims + at_choice * (cell in claimed))
     return counts
