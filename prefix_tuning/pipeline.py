@@ -60,7 +60,9 @@ RESULT_NEUTRAL = (
 # without the setting is read with that value, so adding a setting does not orphan every finished run (a run
 # recorded before it exists is the same run as one asking for the old behaviour). Add here whatever you add to a
 # config section that recorded runs have (results/*/runs/).
-ADDED_SETTINGS: dict[tuple[str, ...], object] = {}
+ADDED_SETTINGS: dict[tuple[str, ...], object] = {
+    ("train", "epochs_factor"): 1,  # 2026-12-08: runs recorded before it trained for train.epochs
+}
 
 
 def _result_config(cfg, saved: bool = False) -> dict:

@@ -41,6 +41,7 @@ def test_table6_values_reach_the_composed_config(cell, compose_cfg):
     cfg = compose_cfg(f"experiment={cell}")
     lr, epochs, batch, length = TABLE6[cell]
     assert (cfg.train.lr, cfg.train.epochs, cfg.train.batch_size) == (pytest.approx(lr), epochs, batch)
+    assert cfg.train.epochs_factor == 1 and cfg.train.max_steps == 0  # the paper's epochs are the run's length
     assert cfg.method.get("prefix_length") == length
     # full-data runs decode the final model, as the original code (run_language_modeling.py -> gen.py); dev loss is logged
     assert not cfg.train.select_best and cfg.train.eval_every == 5000 and cfg.train.patience == 0

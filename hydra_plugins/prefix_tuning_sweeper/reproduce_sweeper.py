@@ -30,7 +30,7 @@ from omegaconf import OmegaConf
 
 DRY_RUN_KEYS = {
     "task": "task.name", "model": "model.name", "method": "method.name", "lr": "train.lr",
-    "epochs": "train.epochs", "max_steps": "train.max_steps", "batch_size": "train.batch_size",
+    "epochs": "train.epochs", "epochs_factor": "train.epochs_factor", "max_steps": "train.max_steps", "batch_size": "train.batch_size",
     "prefix_length": "method.prefix_length", "init_words": "method.init_words", "train_size": "task.train_size",
     "subset_seed": "task.subset_seed", "seed": "seed", "checkpoint_every": "train.checkpoint_every",
     "eval_every": "train.eval_every", "patience": "train.patience", "eval_sample": "task.eval_sample",

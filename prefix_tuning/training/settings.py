@@ -13,6 +13,7 @@ class TrainSettings:
     lr: float
     epochs: int
     max_steps: int  # > 0 overrides epochs
+    epochs_factor: float  # the step cap is epochs x this x steps per epoch (a profile's cap, generous for its size)
     batch_size: int  # the global batch, over all processes
     grad_accum: int
     warmup_steps: int
@@ -40,6 +41,8 @@ class TrainSettings:
             raise UserError(f"train.lr must be positive, got {self.lr}")
         if self.max_steps <= 0 and self.epochs <= 0:
             raise UserError("set train.epochs or train.max_steps to a positive number")
+        if self.epochs_factor <= 0:
+            raise UserError(f"train.epochs_factor must be positive, got {self.epochs_factor}")
         if self.patience < 0 or not 0 <= self.min_improvement < 1:
             raise UserError(
                 f"train.patience must be >= 0 and train.min_improvement in [0, 1), got {self.patience}, "

@@ -89,7 +89,8 @@ def train_method(
 
     epoch_batches = {0: batches_of(0)}
     steps_per_epoch = max(1, len(epoch_batches[0]) // settings.grad_accum)
-    total_steps = settings.max_steps if settings.max_steps > 0 else settings.epochs * steps_per_epoch
+    epochs = settings.epochs * settings.epochs_factor
+    total_steps = settings.max_steps if settings.max_steps > 0 else max(1, round(epochs * steps_per_epoch))
 
     torch.manual_seed(settings.seed)
     params = [p for p in model.trainable.parameters() if p.requires_grad]

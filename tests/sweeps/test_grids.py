@@ -73,6 +73,11 @@ def test_cpu_runs_train_to_a_plateau_on_a_random_test_sample(run_module, artifac
     _, runs = dry_run(run_module, artifact, "cpu")
     assert all(r["patience"] > 0 and r["select_best"] and r["eval_every"] > 0 for r in runs)
     assert all(r["eval_sample"] for r in runs if r["task"] != "xsum")  # a seeded sample, never the first N
+    # full-data cells: a cap generous for the size, twice Table 6's epochs (the low-data cells cap steps instead)
+    full_data = [r for r in runs if r["task"] in ("e2e", "webnlg", "dart") and r["max_steps"] == 0]
+    assert all(r["epochs_factor"] == 2 for r in full_data) and (
+        bool(full_data) == (artifact in ("table2", "table5", "fig4"))
+    )
 
 
 def finished(runs, losses: dict) -> dict:

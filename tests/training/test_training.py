@@ -10,6 +10,7 @@ import torch
 from safetensors.torch import load_file, load_model
 
 from prefix_tuning import methods
+from prefix_tuning.errors import UserError
 from prefix_tuning.lm.loading import load_base_model, load_tokenizer
 from prefix_tuning.paths import REPO_ROOT as REPO
 from prefix_tuning.pipeline import train_run as run_training
@@ -80,6 +81,16 @@ def train_cfg(compose_cfg):
         "eval.after_training=false",
         *extra,
     )
+
+
+@pytest.mark.needs_data
+def test_the_step_cap_is_epochs_times_epochs_factor(tmp_path, train_cfg):
+    """24 pairs in batches of 4 are 6 steps an epoch: 1 epoch x 1.5 (the cpu profile's generous cap uses 2) = 9."""
+    cap = ("train.max_steps=0", "train.epochs=1", "train.checkpoint_every=100")
+    summary = run_training(train_cfg(tmp_path / "run", *cap, "train.epochs_factor=1.5"))
+    assert (summary["steps"], summary["max_steps"]) == (9, 9)
+    with pytest.raises(UserError, match="train.epochs_factor must be positive, got 0"):
+        run_training(train_cfg(tmp_path / "zero", *cap, "train.epochs_factor=0"))
 
 
 @pytest.mark.needs_data
