@@ -1,6 +1,6 @@
 """The report of one paper artifact from a sweep folder: the paper's layout with the paper's number beside
-ours in every cell (mean ± std over seeds and subsets, with n; a cell whose runs hit their step cap still
-improving on dev is marked †), the stored parameter %, a caption (profile, models, data sizes, protocol,
+ours in every cell (mean ± std over seeds and subsets, with n; a cell with a run that reached its step cap
+before a dev-loss plateau is marked †), the stored parameter %, a caption (profile, models, data sizes, protocol,
 deviations, wall time, command), the learning rates chosen on dev, the claims with their difference, 95%
 interval and verdict, and for figures a .png. Writes <results>/<artifact>.{md,tex,json}; reading finished
 runs only, it touches no model."""
@@ -169,7 +169,8 @@ def write_report(artifact: str, sweep_dir: Path, results_dir: Path) -> list[Path
         tex = [r"% figure data: see the .json and .md"]
     if unconverged:
         md += [
-            "† a run of this cell reached its step cap while its dev loss was still improving (`converged: false`).",
+            "† a run of this cell reached its step cap before a dev-loss plateau (`converged: false`: its dev loss had "
+            "not gone `train.patience` evaluations without improving).",
             "",
         ]
     md += lr_markdown(current) + claims_markdown(claims)

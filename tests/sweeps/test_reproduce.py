@@ -121,6 +121,17 @@ def test_runs_recorded_with_the_results_survive_losing_the_run_folders(tmp_path,
         str(p.parent.relative_to(results)) for p in records.rglob("summary.json")
     }
 
+    # a run that reached its cap before a dev-loss plateau marks its cell (and only its cell) with †: the first
+    # record in order is fine-tuning's
+    summaries = sorted(records.rglob("summary.json"))
+    for path in summaries:
+        path.write_text(json.dumps({**json.loads(path.read_text()), "converged": path != summaries[0]}))
+    marked = run_module("prefix_tuning.report", "table3", str(records), "--results", str(tmp_path / "marked"))
+    assert marked.returncode == 0, marked.stderr[-3000:]
+    md = (tmp_path / "marked" / "table3.md").read_text()
+    assert [line.split(" | ")[0] for line in md.splitlines() if line.startswith("|") and "†" in line] == ["| FT-FULL †"]
+    assert "† a run of this cell reached its step cap before a dev-loss plateau (`converged: false`" in md
+
 
 def test_claims_only_runs_what_the_claims_read_and_the_full_command_runs_the_rest(tmp_path, run_module):
     """CLAIMS_ONLY=1: Table 2's claims read 6 of its 15 cells; those run and their report shows the other 9 as
