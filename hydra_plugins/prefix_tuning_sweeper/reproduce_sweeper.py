@@ -11,8 +11,8 @@ again to decode its test set. The runs a claim reads are launched
 first (their searches, then their runs at the choice), the other cells after them. Command-line overrides of the sweep
 apply to every run. With `claims_only` (CLAIMS_ONLY=1 through `make reproduce-X`) the sweep stops once the runs
 a claim reads have finished: on a budget, the verdicts come before the rest of the table, which the same command
-without it fills in later (nothing runs twice). With DRY_RUN=1 it prints each run's resolved settings as one JSON object per line (and,
-on stderr, the cells that wait for a learning-rate choice) and launches nothing. A failed run does not stop
+without it fills in later (nothing runs twice). With DRY_RUN=1 it prints each run's resolved settings as one JSON
+object per line (and, on stderr, the cells that wait for a learning-rate choice) and launches nothing. A failed run does not stop
 the others; the sweep lists the failures at the end and exits non-zero.
 """
 
