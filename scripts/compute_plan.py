@@ -7,9 +7,10 @@ Per artifact: the runs its grid lists (learning-rate search trials and runs at t
 (median of the records' setup + train + test-decoding times; before a cell has a record, its artifact's median;
 before the artifact has one, the profile's `minutes_per_run_estimate`), the CPU-hours spent (the records x
 their median: robust to the queue's pauses while tests ran and to slower hosts, which the records' summed wall
-time, also shown, counts) and left (each cell's runs without a record x its cell's median, which sees that fine-tuning costs more
-than prefix-tuning), and of those the CPU-hours until every claim has its verdict (the runs a claim reads and the
-searches that choose their rates, which the queue runs first). `--readme` rewrites the block between `<!-- plan:begin -->` and `<!-- plan:end -->`.
+time, also shown, counts) and left (each cell's runs without a record x its cell's median, which sees that
+fine-tuning costs more than prefix-tuning), and of those the CPU-hours until every claim has its verdict (the
+runs a claim reads and the searches that choose their rates, which the queue runs first). `--readme` rewrites
+the block between `<!-- plan:begin -->` and `<!-- plan:end -->`.
 """
 
 import argparse
@@ -42,15 +43,15 @@ def artifact_row(artifact: str, profile: str, results: Path) -> dict:
     cell_of = {run.name: run.cell for run in runs}
     for_claims = {run.name for run in runs if run.for_claims}
     recorded = {name: summary for name, summary in finished.items() if name in cell_of}
-    minutes_of = {cell: [] for cell in counts}
+    minutes_of, claims_recorded = {cell: [] for cell in counts}, dict.fromkeys(counts, 0)
     for name, summary in recorded.items():
         minutes_of[cell_of[name]].append(run_minutes(summary))
+        claims_recorded[cell_of[name]] += name in for_claims
     every = [minutes for cell in minutes_of.values() for minutes in cell]
     estimate = (profile_config(profile).get("minutes_per_run_estimate") or {}).get(artifact)
     typical = statistics.median(every) if every else estimate
     median = {cell: statistics.median(minutes) if minutes else typical or 0 for cell, minutes in minutes_of.items()}
     left = [(counts[cell].total - len(minutes)) * median[cell] for cell, minutes in minutes_of.items()]
-    claims_recorded = {cell: sum(cell_of[name] == cell for name in recorded if name in for_claims) for cell in counts}
     claims_left = [(counts[cell].claims - claims_recorded[cell]) * median[cell] for cell in counts]
     total = sum(count.total for count in counts.values())
     report = (results / f"{artifact}.json").is_file()
@@ -93,8 +94,7 @@ def markdown(rows: list[dict], profile: str) -> str:
         "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in rows:
-        left = "?" if row["hours_left"] is None else f"{row['hours_left']:.1f}"
-        claims = "?" if row["claims_left"] is None else f"{row['claims_left']:.1f}"
+        left, claims = ("?" if row[key] is None else f"{row[key]:.1f}" for key in ("hours_left", "claims_left"))
         stale = f"; {len(row['not_in_grid'])} records not in the grid" if row["not_in_grid"] else ""
         lines.append(f"| {NAMES[row['artifact']]} | {row['search']} | {row['at_choice']} | {row['total']} | "
                      f"{minutes(row)} | {row['hours_spent']:.1f} ({row['wall_hours']:.1f}) | {left} | {claims} | "

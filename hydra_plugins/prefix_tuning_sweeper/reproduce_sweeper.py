@@ -72,11 +72,6 @@ class ReproduceSweeper(Sweeper):
         current = plan(self.artifact, profile, finished_summaries(sweep_dir))
         return current, [[*run.overrides, *arguments, f"+reproduce.run='{run.name}'"] for run in current.runs]
 
-    def claimed_cells(self) -> set[str]:
-        from prefix_tuning.sweeps.grids import artifact_config
-
-        return set(artifact_config(self.artifact).get("claims", []))
-
     @staticmethod
     def next_stage(
         current, jobs: list[list[str]], launched: set[tuple], claims_only: bool = False
@@ -127,7 +122,9 @@ class ReproduceSweeper(Sweeper):
             current, jobs = self.jobs(list(arguments), profile, sweep_dir)
         waiting = current.waiting
         if self.claims_only:
-            waiting = [cell for cell in waiting if cell in self.claimed_cells()]
+            from prefix_tuning.sweeps.grids import claimed_cells
+
+            waiting = [cell for cell in waiting if cell in claimed_cells(self.artifact)]
             if rest := [run for run in current.runs if not run.for_claims]:
                 print(f"claims only: {len(rest)} runs no claim reads are left; the same command without CLAIMS_ONLY "
                       "runs them", flush=True)  # fmt: skip

@@ -69,6 +69,11 @@ class Plan:
     waiting: list[str]  # cells whose runs wait for a choice
 
 
+def claimed_cells(artifact: str) -> set[str]:
+    """The cells an artifact's claims read (configs/artifact/<artifact>.yaml `claims`)."""
+    return set(artifact_config(artifact).get("claims", []))
+
+
 def check_artifact(artifact: str) -> str:
     if artifact not in ARTIFACTS:
         raise UserError(f"unknown artifact {artifact!r}; choose one of {', '.join(ARTIFACTS)}")
@@ -151,7 +156,7 @@ def plan(artifact: str, profile: str, finished: dict[str, dict] | None = None) -
     """The runs of an artifact under a profile, given the summaries of the runs finished so far (by name)."""
     finished = finished or {}
     cells = _cells(artifact, profile)
-    claimed = set(artifact_config(artifact).get("claims", []))
+    claimed = claimed_cells(artifact)
     every = replicates(artifact, profile)
     replicated = profile_config(profile)["replicate"] == "all"
 
@@ -225,7 +230,7 @@ def run_counts(artifact: str, profile: str) -> dict[str, RunCounts]:
     chosen (the compute plan): an anchor's trials, then the cell's replicates at its rate, the anchor's first
     replicate at the choice being its trial."""
     groups = search_groups(artifact, profile)
-    claimed = set(artifact_config(artifact).get("claims", []))
+    claimed = claimed_cells(artifact)
     every = len(replicates(artifact, profile))
     replicated = profile_config(profile)["replicate"] == "all"
     counts = {}
